@@ -1,0 +1,31 @@
+"""hamiltonian_cnn: convolutional networks derived from a Hamiltonian.
+
+Start from H_{J,x}(d) = -sum_IJ d_IJ (sum_ij J_{IJ,ij} x_ij + J_IJ), restrict the couplings to a
+window (local), make them the same at every site (shared = convolution), and the Boltzmann
+weight of d_IJ = 1 is sigmoid(conv(x) + bias). See papers/hamiltonian_cnn.md.
+"""
+
+from ._numba_cache import configure_cache_dir as _configure_cache_dir
+
+_configure_cache_dir()
+
+from ._version import __version__  # noqa: E402
+from . import data, physics  # noqa: E402
+from .physics import (  # noqa: E402
+    FullCoupling,
+    Hamiltonian,
+    LocalCoupling,
+    SharedCoupling,
+    conv_params,
+    coupling_params,
+    fc_params,
+    output_size,
+    pool_params,
+    receptive_field,
+)
+
+__all__ = [
+    "__version__", "physics", "data",
+    "SharedCoupling", "LocalCoupling", "FullCoupling", "Hamiltonian",
+    "output_size", "conv_params", "pool_params", "fc_params", "coupling_params", "receptive_field",
+]

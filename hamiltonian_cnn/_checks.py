@@ -1,0 +1,111 @@
+"""Argument validation shared by every public entry point.
+
+Numba kernels index without bounds checks, so everything is checked here, in Python, before a
+kernel runs. Every error names the argument, the value it got and what was expected.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def as_float_array(x, name: str, ndim=None, dtype=None, finite: bool = True) -> np.ndarray:
+    """Return ``x`` as a C-contiguous float32/float64 array, or raise naming ``name``.
+
+    ``ndim`` is an int or a tuple of allowed ranks. ``dtype`` forces a dtype (float32/float64);
+    otherwise float32 stays float32 and everything else real becomes float64. Complex, object,
+    string and boolean arrays are refused, as are NaN and Inf when ``finite``.
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name}: expected a real numeric array, got {_describe(x)}")
+    arr = x if isinstance(x, np.ndarray) else None
+    if arr is None:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name}: expected a real numeric array, got {_describe(x)} ({exc})") from None
+    kind = arr.dtype.kind
+    if kind not in "fiu":
+        raise TypeError(
+            f"{name}: expected a real numeric array (float or int), got dtype {arr.dtype}"
+        )
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"{name}: expected a {want} array, got shape {arr.shape}")
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype.type not in FLOAT_DTYPES:
+            raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+        target = dtype
+    elif arr.dtype == np.float32:
+        target = np.dtype(np.float32)
+    else:
+        target = np.dtype(np.float64)
+    if kind == "f" and arr.dtype.itemsize > 8:
+        raise TypeError(f"{name}: expected float32 or float64, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=target)
+    if finite and arr.size and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name}: contains {bad} NaN or Inf value(s); expected finite numbers")
+    return arr
+
+
+def check_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """Return ``np.dtype(dtype)`` if it is float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}: expected float32 or float64, got {_describe(dtype)}") from None
+    if dt.type not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected float32 or float64, got {dt}")
+    return dt
+
+
+def as_int(value, name: str, minimum: int | None = None) -> int:
+    """An integer (not bool, not float) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {_describe(value)}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    return value
+
+
+def as_int_tuple(value, n: int, name: str, minimum: int | None = None) -> tuple[int, ...]:
+    """An int (repeated ``n`` times) or a sequence of ``n`` ints, each >= ``minimum``."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = list(value)
+        if len(items) != n:
+            raise ValueError(f"{name}: expected {n} value(s), one per spatial axis, got {_describe(value)}")
+    else:
+        items = [value] * n
+    return tuple(as_int(v, name, minimum) for v in items)
+
+
+def as_rng(seed) -> np.random.Generator:
+    """A numpy Generator from None, an int, a SeedSequence or a Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    return np.random.default_rng(as_int(seed, "seed", minimum=0))
+
+
+def choice(value, name: str, options) -> str:
+    """``value`` must be one of ``options`` (strings, or None)."""
+    if not (value is None or isinstance(value, str)) or value not in tuple(options):
+        raise ValueError(f"{name}: expected one of {list(options)}, got {_describe(value)}")
+    return value

@@ -1,0 +1,187 @@
+"""Closed-form bookkeeping of convolutional layers (seeds 000, 001, 002).
+
+* padding modes "valid" / "same" / "full" and the output size
+      O = floor((I + P_start + P_end - d (F - 1) - 1) / S) + 1
+* parameter counts of CONV, POOL and FC layers, and of the three coupling families
+* the receptive-field recursion RF_{l-1} = (RF_l - 1) s_l + k_l, RF_N = 1
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .._checks import as_int, as_int_tuple
+
+PADDING_MODES = ("valid", "same", "full")
+
+
+def padding_pair(mode, size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """(P_start, P_end) along one axis for a padding mode (seed 001).
+
+    "valid": no padding. "same": P = S ceil(I/S) - I + F - S split floor/ceil, so that the output
+    has ceil(I/S) sites. "full": F - 1 on both sides, every window that touches the input.
+    F is the dilated window (F - 1) d + 1.
+    """
+    span = (kernel - 1) * dilation + 1
+    if mode == "valid":
+        return 0, 0
+    if mode == "same":
+        total = max(stride * math.ceil(size / stride) - size + span - stride, 0)
+        return total // 2, total - total // 2
+    if mode == "full":
+        return span - 1, span - 1
+    raise ValueError(f"padding: expected an int, a pair, or one of {list(PADDING_MODES)}, got {mode!r}")
+
+
+def output_size(size, kernel, stride=1, padding=0, dilation=1) -> int:
+    """Number of output sites along one axis.
+
+    ``padding`` is an int (both sides), a (start, end) pair, or "valid" / "same" / "full".
+    Raises ValueError when the (dilated) window is larger than the padded input.
+    """
+    size = as_int(size, "size", 1)
+    kernel = as_int(kernel, "kernel", 1)
+    stride = as_int(stride, "stride", 1)
+    dilation = as_int(dilation, "dilation", 1)
+    if isinstance(padding, str):
+        p0, p1 = padding_pair(padding, size, kernel, stride, dilation)
+    elif isinstance(padding, (tuple, list)):
+        p0, p1 = as_int_tuple(padding, 2, "padding", 0)
+    else:
+        p0 = p1 = as_int(padding, "padding", 0)
+    span = (kernel - 1) * dilation + 1
+    padded = size + p0 + p1
+    if span > padded:
+        raise ValueError(
+            f"kernel: window of span {span} (kernel {kernel}, dilation {dilation}) is larger than "
+            f"the padded input {padded} (size {size} + padding {p0}+{p1})"
+        )
+    return (padded - span) // stride + 1
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where every window of a strided, padded, dilated coupling sits.
+
+    Output site I along an axis sees input sites i = s I + d a - P_start, a = 0..k-1
+    (the window of eq. (4.1.3), written with a padding offset instead of a centred alpha).
+    """
+
+    in_sites: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dilation: tuple[int, ...]
+    out_sites: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.in_sites)
+
+
+def make_geometry(in_sites, kernel, stride=1, padding=0, dilation=1) -> Geometry:
+    """Validate window parameters against input sites and return the :class:`Geometry`.
+
+    ``padding``: an int, one int per axis, one (start, end) pair per axis, or a mode string.
+    """
+    in_sites = tuple(as_int(s, "input sites", 1) for s in in_sites)
+    nd = len(in_sites)
+    kernel = as_int_tuple(kernel, nd, "kernel_size", 1)
+    stride = as_int_tuple(stride, nd, "stride", 1)
+    dilation = as_int_tuple(dilation, nd, "dilation", 1)
+    pads = normalize_padding(padding, in_sites, kernel, stride, dilation)
+    out = []
+    for axis in range(nd):
+        span = (kernel[axis] - 1) * dilation[axis] + 1
+        padded = in_sites[axis] + sum(pads[axis])
+        if span > padded:
+            raise ValueError(
+                f"kernel_size: window {kernel} (dilation {dilation}) spans {span} sites on axis {axis}, "
+                f"larger than the padded input {padded} (input sites {in_sites}, padding {pads})"
+            )
+        out.append((padded - span) // stride[axis] + 1)
+    return Geometry(in_sites, kernel, stride, pads, dilation, tuple(out))
+
+
+def normalize_padding(padding, in_sites, kernel, stride, dilation) -> tuple[tuple[int, int], ...]:
+    """Padding as one (start, end) pair per axis."""
+    nd = len(in_sites)
+    if isinstance(padding, str):
+        if padding not in PADDING_MODES:
+            raise ValueError(
+                f"padding: expected an int, a pair, or one of {list(PADDING_MODES)}, got {padding!r}"
+            )
+        return tuple(padding_pair(padding, in_sites[a], kernel[a], stride[a], dilation[a]) for a in range(nd))
+    if isinstance(padding, (tuple, list)):
+        items = list(padding)
+        if len(items) == nd and all(isinstance(p, (tuple, list)) for p in items):
+            return tuple(as_int_tuple(p, 2, "padding", 0) for p in items)
+        if nd == 1 and len(items) == 2 and not any(isinstance(p, (tuple, list)) for p in items):
+            # 1D: (start, end)
+            return (as_int_tuple(items, 2, "padding", 0),)
+        ints = as_int_tuple(items, nd, "padding", 0)
+        return tuple((p, p) for p in ints)
+    p = as_int(padding, "padding", 0)
+    return tuple((p, p) for _ in range(nd))
+
+
+# ---------------------------------------------------------------- parameter counts (seed 001)
+
+
+def conv_params(in_channels: int, out_channels: int, kernel_size, ndim: int = 2, bias: bool = True,
+                groups: int = 1) -> int:
+    """CONV layer: (F x F x C / groups + 1) K parameters (F^ndim when ``kernel_size`` is an int)."""
+    window = math.prod(as_int_tuple(kernel_size, ndim, "kernel_size", 1))
+    return out_channels * (in_channels // groups * window + (1 if bias else 0))
+
+
+def pool_params() -> int:
+    """POOL layer: no parameters."""
+    return 0
+
+
+def fc_params(n_in: int, n_out: int, bias: bool = True) -> int:
+    """FC layer: (N_in + 1) N_out parameters."""
+    return (n_in + (1 if bias else 0)) * n_out
+
+
+def coupling_params(family: str, in_sites, out_sites, kernel_size=None, in_channels: int = 1,
+                    out_channels: int = 1, bias: bool = True) -> int:
+    """Parameter count of the full / local / shared coupling between two grids of sites.
+
+    full:   C_out O C_in I (+ C_out O),   O = prod(out_sites), I = prod(in_sites)
+    local:  C_out O C_in k (+ C_out O),   k = prod(kernel_size)
+    shared: C_out C_in k (+ C_out)
+    """
+    n_out = math.prod(out_sites)
+    n_in = math.prod(in_sites)
+    if family == "full":
+        return out_channels * n_out * (in_channels * n_in + (1 if bias else 0))
+    window = math.prod(kernel_size) if isinstance(kernel_size, (tuple, list)) else kernel_size ** len(in_sites)
+    if family == "local":
+        return out_channels * n_out * (in_channels * window + (1 if bias else 0))
+    if family == "shared":
+        return out_channels * (in_channels * window + (1 if bias else 0))
+    raise ValueError(f"family: expected 'full', 'local' or 'shared', got {family!r}")
+
+
+# ---------------------------------------------------------------- receptive field (seed 000)
+
+
+def receptive_field(layers) -> int:
+    """Receptive field RF_0 of one output unit of a stack of layers, along one axis.
+
+    ``layers`` is a sequence of (kernel, stride) or (kernel, stride, dilation) tuples, first layer
+    first. The recursion RF_{l-1} = (RF_l - 1) s_l + k_l runs from RF_N = 1 down to the input,
+    with a dilated window counting as k = (k - 1) d + 1.
+    """
+    rf = 1
+    for index, layer in enumerate(reversed(list(layers))):
+        if not isinstance(layer, (tuple, list)) or len(layer) not in (2, 3):
+            raise ValueError(f"layers[{len(layers) - 1 - index}]: expected (kernel, stride[, dilation]), got {layer!r}")
+        k = as_int(layer[0], "kernel", 1)
+        s = as_int(layer[1], "stride", 1)
+        d = as_int(layer[2], "dilation", 1) if len(layer) == 3 else 1
+        rf = (rf - 1) * s + (k - 1) * d + 1
+    return rf
