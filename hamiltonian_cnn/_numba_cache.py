@@ -1,12 +1,27 @@
-"""Where Numba keeps compiled kernels (``cache=True``).
+"""Numba settings the package needs, applied before the first kernel compiles.
 
-Numba writes its cache beside the source files. When the package is installed read-only that
-fails, so unless the user chose NUMBA_CACHE_DIR we point it at a per-user cache directory.
-Must run before the first kernel is compiled.
+* Cache (``cache=True``): Numba writes it beside the source files. When the package is installed
+  read-only that fails, so unless the user chose NUMBA_CACHE_DIR we point it at a per-user cache
+  directory.
+* Threading layer: unless the user chose NUMBA_THREADING_LAYER, use Numba's own "workqueue"
+  layer. The OpenMP layer spin-waits, which on a busy machine makes small parallel kernels 10-100x
+  slower, and it is not fork-safe (worker processes of a sweep would abort).
 """
 
 import os
 import sys
+
+
+def configure_threading_layer() -> str:
+    layer = os.environ.get("NUMBA_THREADING_LAYER")
+    if not layer:
+        layer = "workqueue"
+        os.environ["NUMBA_THREADING_LAYER"] = layer
+        if "numba" in sys.modules:
+            import numba
+
+            numba.config.THREADING_LAYER = layer
+    return layer
 
 
 def configure_cache_dir() -> str | None:

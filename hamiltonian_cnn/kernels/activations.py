@@ -7,6 +7,7 @@ only need the saved activation.
 
 import math
 
+import numpy as np
 from numba import njit
 
 NONE, SIGMOID, TANH, RELU, SOFTPLUS = 0, 1, 2, 3, 4
@@ -67,3 +68,21 @@ def derivative_from_output(y, code):
     if code == SOFTPLUS:
         return -math.expm1(-y)
     return 1.0
+
+
+@njit(cache=True)
+def activate_array(h, code):
+    """y = g(h) elementwise on a 1D array (callers pass ``h.reshape(-1)``: one compiled version per dtype)."""
+    y = np.empty_like(h)
+    for k in range(h.shape[0]):
+        y[k] = activate(h[k], code)
+    return y
+
+
+@njit(cache=True)
+def activation_backward(y, dy, code):
+    """dL/dh = dL/dy g'(h) on 1D arrays, with g'(h) read from the saved output y (a cheap serial pass)."""
+    dh = np.empty_like(dy)
+    for k in range(dy.shape[0]):
+        dh[k] = dy[k] * derivative_from_output(y[k], code)
+    return dh

@@ -114,9 +114,11 @@ def _enumerate_onehot(h):
         a_max += best
     digit = np.zeros(n_ch, dtype=np.int64)
     direction = np.ones(n_ch, dtype=np.int64)
-    a = 0.0
-    for c in range(n_ch):
-        a += h[c, 0]
+    # A = h[0, digit_0] + rest, rest = sum_{c >= 1} h[c, digit_c] summed afresh whenever it changes
+    # (once every S steps), so no rounding accumulates over the S^C steps
+    rest = 0.0
+    for c in range(1, n_ch):
+        rest += h[c, 0]
     t_on = np.zeros((n_ch, n_sites))
     t_on_c = np.zeros((n_ch, n_sites))
     acc = np.zeros((n_ch, n_sites))
@@ -137,10 +139,13 @@ def _enumerate_onehot(h):
             d_acc = (s - t_on[c, old]) - (s_c - t_on_c[c, old])
             acc[c, old], acc_c[c, old] = _kahan_add(acc[c, old], acc_c[c, old], d_acc)
             digit[c] = nxt
-            a += h[c, nxt] - h[c, old]
+            if c > 0:
+                rest = 0.0
+                for c2 in range(1, n_ch):
+                    rest += h[c2, digit[c2]]
             t_on[c, nxt] = s
             t_on_c[c, nxt] = s_c
-        s, s_c = _kahan_add(s, s_c, math.exp(a - a_max))
+        s, s_c = _kahan_add(s, s_c, math.exp(h[0, digit[0]] + rest - a_max))
     for c in range(n_ch):
         cur = digit[c]
         d_acc = (s - t_on[c, cur]) - (s_c - t_on_c[c, cur])

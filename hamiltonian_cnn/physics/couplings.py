@@ -151,9 +151,9 @@ class SharedCoupling(Coupling):
         b = np.zeros(self.out_channels, x.dtype) if self.bias is None else self.bias.astype(x.dtype, copy=False)
         args = _as_2d(geo)
         if self.nd == 1:
-            y = shared_forward(x[:, :, None, :], w[:, :, None, :], b, *args[:6], self.groups, *args[6:], 0)
+            y = shared_forward(x[:, :, None, :], w[:, :, None, :], b, *args[:6], self.groups, *args[6:], 0, 1)
             return y[:, :, 0, :]
-        return shared_forward(x, w, b, *args[:6], self.groups, *args[6:], 0)
+        return shared_forward(x, w, b, *args[:6], self.groups, *args[6:], 0, 1)
 
     def dense(self, input_shape) -> np.ndarray:
         """The equivalent full coupling J_{IJ,ij} = sum_ab J_ab delta_{i, s1 I + a} delta_{j, s2 J + b}

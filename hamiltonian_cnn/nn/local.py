@@ -1,0 +1,131 @@
+"""Locally connected layers: the coupling J_{IJ,ab}, one window of weights per output site (eq. 4.1.4).
+
+Weight layout (out_ch, *out_sites, in_ch, *window), the same as ``LocalCoupling``; bias
+(out_ch, *out_sites). The output sites depend on the input sites, so the layer is built for one
+``input_size``. With every window equal, it is the shared convolution (tests check this).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._checks import as_int, as_int_tuple, as_rng
+from ..kernels.local import local_backward, local_forward
+from ..physics.couplings import LocalCoupling
+from ..physics.formulas import make_geometry
+from .base import (
+    Layer,
+    activation_code,
+    as4d,
+    check_activation,
+    init_weight,
+    kernel_geometry,
+    seed_config,
+    spatial_shape,
+)
+from .conv import check_padding
+
+
+class _LocalConv(Layer):
+    nd = 2
+
+    def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, activation="sigmoid",
+                 dtype=np.float32, seed=None, bias=True, input_size=None, dilation=1, groups=1):
+        super().__init__(dtype)
+        nd = self.nd
+        name = type(self).__name__
+        self.in_ch = as_int(in_ch, "in_ch", 1)
+        self.out_ch = as_int(out_ch, "out_ch", 1)
+        self.kernel_size = as_int_tuple(kernel_size, nd, "kernel_size", 1)
+        self.stride = as_int_tuple(stride, nd, "stride", 1)
+        if as_int_tuple(dilation, nd, "dilation", 1) != (1,) * nd:
+            raise ValueError(f"dilation: {name} (a local coupling) supports only dilation 1, got {dilation!r}")
+        if as_int(groups, "groups", 1) != 1:
+            raise ValueError(f"groups: {name} (a local coupling) supports only groups=1, got {groups!r}")
+        self.padding = check_padding(padding, nd, self.kernel_size, self.stride, (1,) * nd)
+        if input_size is None:
+            raise TypeError(f"input_size: {name} needs the input sites ({'L' if nd == 1 else 'H, W'}), got None")
+        if isinstance(input_size, (tuple, list)) and len(input_size) == nd + 1:
+            if as_int(input_size[0], "input_size", 1) != self.in_ch:
+                raise ValueError(f"input_size: expected {self.in_ch} channels first or only the sites, got {input_size!r}")
+            input_size = tuple(input_size)[1:]
+        self.input_size = as_int_tuple(input_size, nd, "input_size", 1)
+        self.geo = make_geometry(self.input_size, self.kernel_size, self.stride, self.padding, 1)
+        self.activation = check_activation(activation)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias: expected True or False, got {bias!r}")
+        self.use_bias = bool(bias)
+        self.seed = seed
+        rng = as_rng(seed)
+        window = math.prod(self.kernel_size)
+        out_sites = self.geo.out_sites
+        self.weight_shape = (self.out_ch,) + out_sites + (self.in_ch,) + self.kernel_size
+        self.bias_shape = (self.out_ch,) + out_sites
+        self.params["J"] = init_weight(rng, self.weight_shape, self.in_ch * window, self.out_ch * window,
+                                       self.activation, self.dtype)
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.bias_shape, dtype=self.dtype)
+        self._init_grads()
+
+    _input_ndims = property(lambda self: (self.nd + 2,))
+
+    def output_shape(self, input_shape) -> tuple[int, ...]:
+        shape = spatial_shape(input_shape, self.nd, self.in_ch, type(self).__name__)
+        if shape[1:] != self.input_size:
+            raise ValueError(f"input_shape: {type(self).__name__} was built for input sites {self.input_size} "
+                             f"(input_size), got {tuple(input_shape)!r}")
+        return (self.out_ch,) + self.geo.out_sites
+
+    def _kernel_arrays(self):
+        w = self._param("J", self.weight_shape)
+        b = self._param("b", self.bias_shape) if self.use_bias else np.zeros(self.bias_shape, self.dtype)
+        if self.nd == 1:
+            o, ol, c, k = w.shape
+            return w.reshape(o, 1, ol, c, 1, k), b.reshape(o, 1, ol)
+        return w, b
+
+    def _forward(self, x):
+        sh, sw, ph, pw, _, _, _, _ = kernel_geometry(self.geo)
+        w6, b3 = self._kernel_arrays()
+        x4 = as4d(x)
+        y4 = local_forward(x4, w6, b3, sh, sw, ph, pw, activation_code(self.activation))
+        y = y4.reshape((x.shape[0], self.out_ch) + self.geo.out_sites)
+        return y, (x4, w6, y4, x.shape)
+
+    def _backward(self, dy, saved):
+        x4, w6, y4, x_shape = saved
+        sh, sw, ph, pw, _, _, _, _ = kernel_geometry(self.geo)
+        dx4, dw6, db3 = local_backward(x4, w6, y4, dy.reshape(y4.shape), sh, sw, ph, pw,
+                                       activation_code(self.activation))
+        grads = {"J": dw6.reshape(self.weight_shape)}
+        if self.use_bias:
+            grads["b"] = db3.reshape(self.bias_shape)
+        return dx4.reshape(x_shape), grads
+
+    def coupling(self) -> LocalCoupling:
+        """The physics object with the current params (copies): its field is this layer before g."""
+        b = self.params["b"].copy() if self.use_bias else None
+        return LocalCoupling(self.params["J"].copy(), b, stride=self.stride, padding=self.geo.padding,
+                             input_shape=(self.in_ch,) + self.input_size)
+
+    def config(self) -> dict:
+        return {
+            "in_ch": self.in_ch, "out_ch": self.out_ch, "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride), "padding": self.padding, "activation": self.activation,
+            "dtype": self._dtype_config(), "seed": seed_config(self.seed), "bias": self.use_bias,
+            "input_size": list(self.input_size),
+        }
+
+
+class LocalConv1d(_LocalConv):
+    """Locally connected coupling on a chain: x (N, in_ch, L) -> y (N, out_ch, L_out), L = input_size."""
+
+    nd = 1
+
+
+class LocalConv2d(_LocalConv):
+    """Locally connected coupling on a grid: x (N, in_ch, H, W) -> y (N, out_ch, H_out, W_out), (H, W) = input_size."""
+
+    nd = 2

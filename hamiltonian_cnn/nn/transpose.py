@@ -1,0 +1,139 @@
+"""Transposed convolution: the shared coupling read the other way (seed 004, section 4.1.2).
+
+The field that d exerts on the input sites, f = conv_transpose(d, J). Weight layout
+(in_ch, out_ch / groups, *window) as in PyTorch: it is the weight of the forward convolution that
+maps out_ch channels to in_ch channels (``coupling()`` returns that SharedCoupling), and
+<conv(x), d> = <x, conv_transpose(d)> holds for every stride, padding and dilation.
+
+Output sites: (in - 1) stride - pad_start - pad_end + dilation (kernel - 1) + output_padding + 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._checks import as_int, as_int_tuple, as_rng
+from ..kernels.transpose import transpose_backward, transpose_forward
+from ..physics.couplings import SharedCoupling
+from ..physics.formulas import Geometry, normalize_padding
+from .base import (
+    Layer,
+    activation_code,
+    as4d,
+    check_activation,
+    init_weight,
+    kernel_geometry,
+    n_chunks,
+    seed_config,
+    spatial_shape,
+)
+from .conv import check_padding
+
+
+class _ConvTranspose(Layer):
+    nd = 2
+    _uses_blas = True
+
+    def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, output_padding=0, dilation=1,
+                 activation=None, groups=1, dtype=np.float32, seed=None, bias=True):
+        super().__init__(dtype)
+        nd = self.nd
+        self.in_ch = as_int(in_ch, "in_ch", 1)
+        self.out_ch = as_int(out_ch, "out_ch", 1)
+        self.kernel_size = as_int_tuple(kernel_size, nd, "kernel_size", 1)
+        self.stride = as_int_tuple(stride, nd, "stride", 1)
+        self.dilation = as_int_tuple(dilation, nd, "dilation", 1)
+        self.groups = as_int(groups, "groups", 1)
+        if self.in_ch % self.groups or self.out_ch % self.groups:
+            raise ValueError(f"groups: expected a divisor of in_ch={self.in_ch} and out_ch={self.out_ch}, got {self.groups}")
+        if isinstance(padding, str):
+            raise ValueError(f"padding: {type(self).__name__} expects an int, per-axis ints or per-axis "
+                             f"(start, end) pairs, got {padding!r}")
+        self.padding = check_padding(padding, nd, self.kernel_size, self.stride, self.dilation)
+        self._pads = normalize_padding(self.padding, (1,) * nd, self.kernel_size, self.stride, self.dilation)
+        self.output_padding = as_int_tuple(output_padding, nd, "output_padding", 0)
+        for axis in range(nd):
+            if self.output_padding[axis] >= max(self.stride[axis], self.dilation[axis]):
+                raise ValueError(f"output_padding: expected less than stride or dilation on every axis "
+                                 f"(stride {self.stride}, dilation {self.dilation}), got {self.output_padding}")
+        self.activation = check_activation(activation)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias: expected True or False, got {bias!r}")
+        self.use_bias = bool(bias)
+        self.seed = seed
+        rng = as_rng(seed)
+        window = math.prod(self.kernel_size)
+        self.weight_shape = (self.in_ch, self.out_ch // self.groups) + self.kernel_size
+        self.params["J"] = init_weight(rng, self.weight_shape, self.in_ch // self.groups * window,
+                                       self.out_ch // self.groups * window, self.activation, self.dtype)
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.out_ch, dtype=self.dtype)
+        self._init_grads()
+
+    _input_ndims = property(lambda self: (self.nd + 2,))
+
+    def geometry(self, sites) -> Geometry:
+        """The geometry of the adjoint (forward) convolution: from the output sites back to ``sites``."""
+        out = []
+        for axis, size in enumerate(sites):
+            span = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
+            o = ((size - 1) * self.stride[axis] - sum(self._pads[axis]) + span + self.output_padding[axis])
+            if o < 1:
+                raise ValueError(f"input_shape: {type(self).__name__} would give {o} output sites on axis {axis} "
+                                 f"for {size} input sites (kernel {self.kernel_size}, stride {self.stride}, "
+                                 f"padding {self._pads}); expected at least 1")
+            out.append(o)
+        return Geometry(tuple(out), self.kernel_size, self.stride, self._pads, self.dilation, tuple(sites))
+
+    def output_shape(self, input_shape) -> tuple[int, ...]:
+        shape = spatial_shape(input_shape, self.nd, self.in_ch, type(self).__name__)
+        return (self.out_ch,) + self.geometry(shape[1:]).in_sites
+
+    def _forward(self, x):
+        geo = self.geometry(x.shape[2:])
+        sh, sw, ph, pw, dh, dw, _, _ = kernel_geometry(geo)
+        height, width = (1, geo.in_sites[0]) if self.nd == 1 else geo.in_sites
+        w = self._param("J", self.weight_shape)
+        b = self._param("b", (self.out_ch,)) if self.use_bias else np.zeros(self.out_ch, self.dtype)
+        x4, w4 = as4d(x), as4d(w)
+        z4 = transpose_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, self.groups, height, width,
+                               activation_code(self.activation), n_chunks())
+        z = z4.reshape((x.shape[0], self.out_ch) + geo.in_sites)
+        return z, (x4, w4, z4, geo, x.shape)
+
+    def _backward(self, dz, saved):
+        x4, w4, z4, geo, x_shape = saved
+        sh, sw, ph, pw, dh, dw, _, _ = kernel_geometry(geo)
+        dx4, dw4, db = transpose_backward(x4, w4, z4, dz.reshape(z4.shape), sh, sw, ph, pw, dh, dw,
+                                          self.groups, activation_code(self.activation), n_chunks())
+        grads = {"J": dw4.reshape(self.weight_shape)}
+        if self.use_bias:
+            grads["b"] = db
+        return dx4.reshape(x_shape), grads
+
+    def coupling(self) -> SharedCoupling:
+        """The forward convolution (out_ch -> in_ch) whose adjoint this layer is, without bias."""
+        return SharedCoupling(self.params["J"].copy(), None, stride=self.stride, padding=self._pads,
+                              dilation=self.dilation, groups=self.groups)
+
+    def config(self) -> dict:
+        return {
+            "in_ch": self.in_ch, "out_ch": self.out_ch, "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride), "padding": self.padding, "output_padding": list(self.output_padding),
+            "dilation": list(self.dilation), "activation": self.activation, "groups": self.groups,
+            "dtype": self._dtype_config(), "seed": seed_config(self.seed), "bias": self.use_bias,
+        }
+
+
+class ConvTranspose1d(_ConvTranspose):
+    """f = g(conv_transpose(d, J) + b): (N, in_ch, L) -> (N, out_ch, L_out)."""
+
+    nd = 1
+
+
+class ConvTranspose2d(_ConvTranspose):
+    """f = g(conv_transpose(d, J) + b): (N, in_ch, H, W) -> (N, out_ch, H_out, W_out)."""
+
+    nd = 2

@@ -1,0 +1,98 @@
+"""Locally connected (untied) coupling kernels against tests/reference.py, and the tie to convolution."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from kernel_cases import (
+    DTYPES,
+    KERNEL_SETTINGS,
+    as4,
+    assert_close,
+    code,
+    delta_for,
+    pairs2,
+    random_array,
+    ref,
+    window_geometry,
+)
+
+from hamiltonian_cnn.kernels.conv import shared_backward, shared_forward
+from hamiltonian_cnn.kernels.local import local_backward, local_forward
+
+
+@st.composite
+def local_cases(draw):
+    nd = draw(st.sampled_from([1, 2]))
+    sites, kernel, stride, _, pads = draw(window_geometry(nd, max_dilation=1))
+    return dict(nd=nd, sites=sites, kernel=kernel, stride=stride, pads=pads,
+                c_in=draw(st.integers(1, 3)), c_out=draw(st.integers(1, 3)), n=draw(st.integers(1, 3)),
+                act=draw(st.sampled_from(ref.ACTIVATIONS)), dtype=draw(st.sampled_from(DTYPES)),
+                seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def out_sites(case):
+    return tuple(ref.conv_out_size(case["sites"][a], case["kernel"][a], case["stride"][a], case["pads"][a], 1)
+                 for a in range(case["nd"]))
+
+
+def to_kernel_layout(w, b, nd):
+    """(O, *out_sites, C, *window) -> (O, OH, OW, C, KH, KW) and bias (O, OH, OW)."""
+    if nd == 1:
+        o, ol, c, k = w.shape
+        return np.ascontiguousarray(w.reshape(o, 1, ol, c, 1, k)), np.ascontiguousarray(b.reshape(o, 1, ol))
+    return w, b
+
+
+@KERNEL_SETTINGS
+@given(local_cases())
+def test_local_forward_backward_match_reference(case):
+    rng = np.random.default_rng(case["seed"])
+    nd, dtype, act = case["nd"], case["dtype"], case["act"]
+    osites = out_sites(case)
+    x = random_array(rng, (case["n"], case["c_in"]) + case["sites"], dtype)
+    w = random_array(rng, (case["c_out"],) + osites + (case["c_in"],) + case["kernel"], dtype, scale=0.5)
+    b = random_array(rng, (case["c_out"],) + osites, dtype)
+    stride2, pads2 = pairs2(nd, case["stride"], 1), pairs2(nd, case["pads"], (0, 0))
+    w6, b3 = to_kernel_layout(w, b, nd)
+
+    h_ref = ref.local2d(ref.as2d(x), w6, b3, stride2, pads2)
+    x4 = as4(x)
+    y4 = local_forward(x4, w6, b3, stride2[0], stride2[1], pads2[0][0], pads2[1][0], code(act))
+    assert y4.dtype == dtype
+    assert_close(y4, ref.activate(h_ref, act), dtype, "y")
+
+    dy = random_array(rng, y4.shape, dtype)
+    dx4, dw6, db3 = local_backward(x4, w6, y4, dy, stride2[0], stride2[1], pads2[0][0], pads2[1][0], code(act))
+    dx_ref, dw_ref, db_ref = ref.local2d_backward(ref.as2d(x), w6, delta_for(h_ref, y4, dy, act), stride2, pads2)
+    assert_close(dx4, dx_ref, dtype, "dx")
+    assert_close(dw6, dw_ref, dtype, "dJ")
+    assert_close(db3, db_ref, dtype, "db")
+
+
+@KERNEL_SETTINGS
+@given(local_cases())
+def test_tied_local_is_shared_convolution(case):
+    """Every window equal to J_ab: the local kernels give the convolution's y and dx, and their dJ, db
+    summed over output sites are the convolution's dJ, db (float64)."""
+    rng = np.random.default_rng(case["seed"])
+    nd, act = case["nd"], case["act"]
+    osites = out_sites(case)
+    stride2, pads2 = pairs2(nd, case["stride"], 1), pairs2(nd, case["pads"], (0, 0))
+    x4 = as4(rng.standard_normal((case["n"], case["c_in"]) + case["sites"]))
+    w_shared = as4(rng.standard_normal((case["c_out"], case["c_in"]) + case["kernel"]))
+    b_shared = rng.standard_normal(case["c_out"])
+    oh, ow = pairs2(nd, osites, 1)
+    w6 = np.broadcast_to(w_shared[:, None, None], (case["c_out"], oh, ow) + w_shared.shape[1:]).copy()
+    b3 = np.broadcast_to(b_shared[:, None, None], (case["c_out"], oh, ow)).copy()
+
+    args = (stride2[0], stride2[1], pads2[0][0], pads2[1][0])
+    y_local = local_forward(x4, w6, b3, *args, code(act))
+    y_shared = shared_forward(x4, w_shared, b_shared, *args, 1, 1, 1, oh, ow, code(act), 2)
+    np.testing.assert_allclose(y_local, y_shared, rtol=1e-12, atol=1e-12)
+
+    dy = rng.standard_normal(y_local.shape)
+    dx_l, dw_l, db_l = local_backward(x4, w6, y_local, dy, *args, code(act))
+    dx_s, dw_s, db_s = shared_backward(x4, w_shared, y_shared, dy, *args, 1, 1, 1, code(act), 2)
+    np.testing.assert_allclose(dx_l, dx_s, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw_l.sum(axis=(1, 2)), dw_s, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(db_l.sum(axis=(1, 2)), db_s, rtol=1e-10, atol=1e-10)
