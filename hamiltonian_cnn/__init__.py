@@ -6,11 +6,13 @@ weight of d_IJ = 1 is sigmoid(conv(x) + bias). See papers/hamiltonian_cnn.md.
 """
 
 from ._numba_cache import configure_cache_dir as _configure_cache_dir
+from ._numba_cache import configure_threading_layer as _configure_threading_layer
 
 _configure_cache_dir()
+_configure_threading_layer()
 
 from ._version import __version__  # noqa: E402
-from . import data, physics  # noqa: E402
+from . import data, models, nn, physics  # noqa: E402
 from .physics import (  # noqa: E402
     FullCoupling,
     Hamiltonian,
@@ -25,7 +27,7 @@ from .physics import (  # noqa: E402
 )
 
 __all__ = [
-    "__version__", "physics", "data",
+    "__version__", "physics", "data", "nn", "models",
     "SharedCoupling", "LocalCoupling", "FullCoupling", "Hamiltonian",
     "output_size", "conv_params", "pool_params", "fc_params", "coupling_params", "receptive_field",
 ]

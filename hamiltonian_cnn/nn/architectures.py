@@ -1,0 +1,149 @@
+"""Networks of the three coupling families with the same architecture.
+
+``build("shared" | "local" | "full", input_shape, n_classes, **arch)`` stacks coupling blocks
+(window, stride, padding, activation, optional pooling) and a classifier head. The families
+differ only in how each block's couplings are tied:
+
+    shared  SharedConv:  J_ab, the same window at every site (convolution)
+    local   LocalConv:   J_{IJ,ab}, the same windows, untied per site
+    full    FullCoupled: J_{IJ,ij}, every output site of the block to every input site
+
+so parameter counts go shared << local << full while the field shapes are identical.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._checks import as_int, check_dtype, choice
+from ..physics.formulas import make_geometry
+from .model import Model
+
+FAMILIES = ("shared", "local", "full")
+HEADS = ("dense", "sites")
+
+#: training defaults that work out of the box on small data (digits: >= 95 % for shared)
+FIT_DEFAULTS = {"epochs": 30, "batch_size": 32, "lr": 1e-2, "optimizer": "adam", "weight_decay": 0.0}
+
+
+def _seeds(seed, n):
+    """n independent integer seeds derived from ``seed``."""
+    ss = np.random.SeedSequence(None if seed is None else as_int(seed, "seed", 0))
+    return [int(s.generate_state(1)[0]) for s in ss.spawn(n)]
+
+
+def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, activation, dtype, seed):
+    """One coupling layer of the given family and its output shape."""
+    from . import FullCoupled, LocalConv1d, LocalConv2d, SharedConv1d, SharedConv2d
+
+    nd = len(in_shape) - 1
+    c_in = in_shape[0]
+    geo = make_geometry(in_shape[1:], kernel, stride, padding, 1)
+    out_shape = (out_channels,) + geo.out_sites
+    if family == "shared":
+        cls = SharedConv1d if nd == 1 else SharedConv2d
+        layer = cls(c_in, out_channels, kernel, stride=stride, padding=padding, activation=activation,
+                    dtype=dtype, seed=seed)
+    elif family == "local":
+        cls = LocalConv1d if nd == 1 else LocalConv2d
+        layer = cls(c_in, out_channels, kernel, stride=stride, padding=padding, activation=activation,
+                    dtype=dtype, seed=seed, input_size=in_shape[1:])
+    else:
+        layer = FullCoupled(in_shape, out_shape, activation=activation, dtype=dtype, seed=seed)
+    return layer, out_shape
+
+
+def _pool(nd, window, mode):
+    from . import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+
+    if mode == "max":
+        return (MaxPool1d if nd == 1 else MaxPool2d)(window)
+    return (AvgPool1d if nd == 1 else AvgPool2d)(window)
+
+
+def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=(16, 32), kernel_size=3, stride=1,
+          padding="same", pool=2, pool_mode="max", hidden=(), activation="sigmoid", head="dense",
+          head_kernel=None, preset=None, dtype=np.float32, seed=0, **fit_defaults) -> Model:
+    """A classifier whose coupling blocks are all ``coupling`` = "shared", "local" or "full".
+
+    input_shape: (C, L) or (C, H, W). Each entry of ``channels`` adds a block: a coupling with that
+    many output channels and window ``kernel_size`` (stride, padding), then ``activation`` (default
+    the Boltzmann sigmoid), then a ``pool``-wide max/avg pool when the sites allow (None: no pool).
+    head "dense": flatten, optional ``hidden`` fully coupled layers, linear logits.
+    head "sites": a last 1-channel coupling block (window ``head_kernel``, valid padding) whose
+    output sites are the classes: the one-hot ensemble over sites ("where is the cat?").
+    preset "lenet5": LeCun et al.'s C1-S2-C3-S4-C5-F6 stack (inputs padded up to 32 sites).
+    Extra keywords (epochs, batch_size, lr, optimizer, weight_decay) become ``fit`` defaults.
+    """
+    choice(coupling, "coupling", FAMILIES)
+    choice(head, "head", HEADS)
+    dtype = check_dtype(dtype)
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) not in (2, 3):
+        raise ValueError(f"input_shape: expected (C, L) or (C, H, W), got {input_shape!r}")
+    input_shape = tuple(as_int(s, "input_shape", 1) for s in input_shape)
+    n_classes = as_int(n_classes, "n_classes", 2)
+    unknown = set(fit_defaults) - set(FIT_DEFAULTS)
+    if unknown:
+        raise TypeError(f"build: unexpected keyword(s) {sorted(unknown)}")
+    nd = len(input_shape) - 1
+    if preset is not None:
+        choice(preset, "preset", ("lenet5",))
+        return _lenet5(coupling, input_shape, n_classes, activation, dtype, seed, fit_defaults)
+    channels = tuple(as_int(c, "channels", 1) for c in (channels if isinstance(channels, (tuple, list)) else (channels,)))
+    hidden = tuple(as_int(h, "hidden", 1) for h in (hidden if isinstance(hidden, (tuple, list)) else (hidden,)))
+    if pool is not None:
+        pool = as_int(pool, "pool", 1)
+    choice(pool_mode, "pool_mode", ("max", "avg"))
+    seeds = iter(_seeds(seed, len(channels) + len(hidden) + 2))
+    layers, shape = [], input_shape
+    for width in channels:
+        layer, shape = _coupling_block(coupling, shape, width, kernel_size, stride, padding, activation, dtype, next(seeds))
+        layers.append(layer)
+        if pool is not None and pool > 1 and min(shape[1:]) >= pool:
+            layers.append(_pool(nd, pool, pool_mode))
+            shape = tuple(layers[-1].output_shape(shape))
+    from . import Flatten, FullCoupled
+
+    if head == "sites":
+        k = kernel_size if head_kernel is None else head_kernel
+        layer, shape = _coupling_block(coupling, shape, 1, k, 1, 0, None, dtype, next(seeds))
+        n_sites = math.prod(shape[1:])
+        if n_sites != n_classes:
+            raise ValueError(f"n_classes: head='sites' gives {n_sites} output sites {shape[1:]}, but n_classes is {n_classes}")
+        layers += [layer, Flatten()]
+    else:
+        layers.append(Flatten())
+        features = math.prod(shape)
+        for width in hidden:
+            layers.append(FullCoupled(features, width, activation=activation, dtype=dtype, seed=next(seeds)))
+            features = width
+        layers.append(FullCoupled(features, n_classes, activation=None, dtype=dtype, seed=next(seeds)))
+    meta = {"coupling": coupling, "arch": {"channels": list(channels), "kernel_size": kernel_size, "stride": stride,
+                                           "padding": padding, "pool": pool, "pool_mode": pool_mode,
+                                           "hidden": list(hidden), "activation": activation, "head": head},
+            "seed": seed}
+    return Model(layers, input_shape, n_classes, dtype=dtype, name=f"{coupling}", meta=meta,
+                 fit_defaults={**FIT_DEFAULTS, **fit_defaults})
+
+
+def _lenet5(coupling, input_shape, n_classes, activation, dtype, seed, fit_defaults):
+    """LeNet-5 (LeCun et al. 1998): C1 6@5 - S2 avg2 - C3 16@5 - S4 avg2 - C5 120@5 - F6 84 - out."""
+    from . import Flatten, FullCoupled
+
+    nd = len(input_shape) - 1
+    pad = max(0, math.ceil((32 - min(input_shape[1:])) / 2))
+    seeds = iter(_seeds(seed, 6))
+    layers, shape = [], input_shape
+    for width, padding in ((6, pad), (16, 0)):
+        layer, shape = _coupling_block(coupling, shape, width, 5, 1, padding, activation, dtype, next(seeds))
+        layers += [layer, _pool(nd, 2, "avg")]
+        shape = tuple(layers[-1].output_shape(shape))
+    layer, shape = _coupling_block(coupling, shape, 120, min(5, min(shape[1:])), 1, 0, activation, dtype, next(seeds))
+    layers += [layer, Flatten()]
+    layers.append(FullCoupled(math.prod(shape), 84, activation=activation, dtype=dtype, seed=next(seeds)))
+    layers.append(FullCoupled(84, n_classes, activation=None, dtype=dtype, seed=next(seeds)))
+    meta = {"coupling": coupling, "arch": {"preset": "lenet5", "activation": activation}, "seed": seed}
+    return Model(layers, input_shape, n_classes, dtype=dtype, name=f"lenet5-{coupling}", meta=meta,
+                 fit_defaults={**FIT_DEFAULTS, **fit_defaults})

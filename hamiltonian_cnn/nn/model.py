@@ -1,0 +1,279 @@
+"""A classifier: a stack of layers with a softmax (one-hot ensemble over classes) on top.
+
+scikit-learn style: ``fit`` / ``predict`` / ``predict_proba`` / ``score``; ``save`` and ``load``
+round-trip the architecture (JSON) and the couplings (npz).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+from scipy import special
+
+from .._checks import as_float_array, as_int, as_rng, check_dtype
+from .losses import _labels, softmax_cross_entropy
+from .optim import make_optimizer
+
+FORMAT_VERSION = 1
+
+
+class Model:
+    """Layers applied in order to x (N, *input_shape); the last layer's output are the class
+    logits h_k, and Q(k | x) = softmax(h)_k."""
+
+    def __init__(self, layers, input_shape, n_classes, dtype=np.float32, name="model", meta=None,
+                 fit_defaults=None):
+        self.layers = list(layers)
+        self.input_shape = tuple(as_int(s, "input_shape", 1) for s in input_shape)
+        self.n_classes = as_int(n_classes, "n_classes", 2)
+        self.dtype = check_dtype(dtype)
+        self.name = name
+        self.meta = dict(meta or {})
+        self.fit_defaults = dict(fit_defaults or {})
+        shape = self.input_shape
+        self.shapes = [shape]
+        for layer in self.layers:
+            shape = tuple(layer.output_shape(shape))
+            self.shapes.append(shape)
+        if shape != (self.n_classes,):
+            raise ValueError(f"layers: the last layer gives per-sample shape {shape}, expected ({self.n_classes},) logits")
+
+    # ------------------------------------------------------------------ bookkeeping
+    @property
+    def n_params(self) -> int:
+        return int(sum(layer.n_params for layer in self.layers))
+
+    @property
+    def params(self):
+        return [layer.params for layer in self.layers]
+
+    @property
+    def grads(self):
+        return [layer.grads for layer in self.layers]
+
+    def summary(self, file=None) -> str:
+        """A table of layers, output shapes and parameter counts (printed and returned)."""
+        rows = [("layer", "output shape", "params")]
+        rows.append(("input", str(self.input_shape), "0"))
+        for layer, shape in zip(self.layers, self.shapes[1:]):
+            rows.append((repr(layer), str(shape), f"{layer.n_params:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [f"{self.name}: {self.meta.get('coupling', '')} couplings, {self.n_params:,} parameters"]
+        for i, r in enumerate(rows):
+            lines.append(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}")
+            if i == 0:
+                lines.append("-" * (sum(widths) + 4))
+        text = "\n".join(lines)
+        print(text, file=file)
+        return text
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, {len(self.layers)} layers, n_params={self.n_params})"
+
+    # ------------------------------------------------------------------ forward / backward
+    def _check_X(self, X, name="X") -> np.ndarray:
+        X = as_float_array(X, name, dtype=self.dtype)
+        if X.ndim != len(self.input_shape) + 1 or X.shape[1:] != self.input_shape:
+            raise ValueError(f"{name}: expected shape (N, {', '.join(map(str, self.input_shape))}), got {X.shape}")
+        if X.shape[0] == 0:
+            raise ValueError(f"{name}: expected at least one sample, got shape {X.shape}")
+        return X
+
+    def forward(self, X) -> np.ndarray:
+        """Logits h (N, n_classes); keeps what ``backward`` needs."""
+        out = X
+        for layer in self.layers:
+            out = layer.forward(out)
+        return out
+
+    def backward(self, dlogits) -> np.ndarray:
+        """Back-propagate d loss / d logits; fills every layer's ``grads``. Returns d loss / d X."""
+        grad = dlogits
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    def loss_and_grad(self, X, y):
+        """Cross-entropy on (X, y) and the gradients of every layer (in ``grads``)."""
+        X = self._check_X(X)
+        logits = self.forward(X)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        self.backward(dlogits)
+        return loss
+
+    def decision_function(self, X, batch_size=256) -> np.ndarray:
+        """Logits for X, computed in batches."""
+        X = self._check_X(X)
+        batch_size = as_int(batch_size, "batch_size", 1)
+        return np.concatenate([self.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+
+    def predict_proba(self, X, batch_size=256) -> np.ndarray:
+        """Q(k | x) = softmax(h)_k, shape (N, n_classes)."""
+        return special.softmax(self.decision_function(X, batch_size).astype(np.float64), axis=1)
+
+    def predict(self, X, batch_size=256) -> np.ndarray:
+        """The most probable class per sample."""
+        return np.argmax(self.decision_function(X, batch_size), axis=1)
+
+    def score(self, X, y, batch_size=256) -> float:
+        """Mean accuracy."""
+        X = self._check_X(X)
+        y = _labels(y, len(X), self.n_classes)
+        return float(np.mean(self.predict(X, batch_size) == y))
+
+    def evaluate(self, X, y, batch_size=256):
+        """(mean cross-entropy, accuracy) on (X, y)."""
+        X = self._check_X(X)
+        y = _labels(y, len(X), self.n_classes)
+        logits = self.decision_function(X, batch_size)
+        loss, _ = softmax_cross_entropy(logits, y)
+        return loss, float(np.mean(np.argmax(logits, axis=1) == y))
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y, epochs=None, batch_size=None, lr=None, optimizer=None, seed=None, progress=True,
+            validation=None, weight_decay=None, clip_norm=None, momentum=0.9):
+        """Minimise the cross-entropy (KL(P_data || Q_J) up to a constant) by mini-batch descent.
+
+        Defaults for epochs, batch_size, lr, optimizer and weight_decay come from ``build``.
+        ``validation`` is an optional (X_val, y_val) pair evaluated after every epoch.
+        Returns a history dict: per-epoch ``loss``, ``accuracy`` (training, measured during the
+        epoch), ``val_loss``/``val_accuracy`` when validation is given, ``epoch_time`` and
+        ``wall_time`` in seconds. The same seed gives the same numbers.
+        """
+        d = self.fit_defaults
+        epochs = as_int(d.get("epochs", 20) if epochs is None else epochs, "epochs", 1)
+        batch_size = as_int(d.get("batch_size", 32) if batch_size is None else batch_size, "batch_size", 1)
+        lr = d.get("lr", 1e-2) if lr is None else lr
+        optimizer = d.get("optimizer", "adam") if optimizer is None else optimizer
+        weight_decay = d.get("weight_decay", 0.0) if weight_decay is None else weight_decay
+        X = self._check_X(X)
+        y = _labels(y, len(X), self.n_classes)
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise TypeError("validation: expected a pair (X_val, y_val)")
+            X_val = self._check_X(validation[0], "validation[0]")
+            y_val = _labels(validation[1], len(X_val), self.n_classes)
+        opt = make_optimizer(optimizer, lr, weight_decay=weight_decay, clip_norm=clip_norm, momentum=momentum)
+        rng = as_rng(seed)
+        history = {"loss": [], "accuracy": [], "epoch_time": []}
+        if validation is not None:
+            history["val_loss"], history["val_accuracy"] = [], []
+        n = len(X)
+        n_batches = math.ceil(n / batch_size)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=epochs * n_batches, desc=f"fit {self.name}", unit="batch", leave=False)
+        start = time.perf_counter()
+        try:
+            for _ in range(epochs):
+                t0 = time.perf_counter()
+                order = rng.permutation(n)
+                total_loss, correct = 0.0, 0
+                for b in range(n_batches):
+                    idx = order[b * batch_size:(b + 1) * batch_size]
+                    logits = self.forward(X[idx])
+                    loss, dlogits = softmax_cross_entropy(logits, y[idx])
+                    self.backward(dlogits)
+                    opt.step(self.params, self.grads)
+                    total_loss += loss * len(idx)
+                    correct += int(np.sum(np.argmax(logits, axis=1) == y[idx]))
+                    if bar is not None:
+                        bar.update(1)
+                history["loss"].append(total_loss / n)
+                history["accuracy"].append(correct / n)
+                if validation is not None:
+                    vl, va = self.evaluate(X_val, y_val)
+                    history["val_loss"].append(vl)
+                    history["val_accuracy"].append(va)
+                history["epoch_time"].append(time.perf_counter() - t0)
+                if bar is not None:
+                    post = {"loss": f"{history['loss'][-1]:.3f}", "acc": f"{history['accuracy'][-1]:.3f}"}
+                    if validation is not None:
+                        post["val_acc"] = f"{history['val_accuracy'][-1]:.3f}"
+                    bar.set_postfix(post)
+        finally:
+            if bar is not None:
+                bar.close()
+        history["wall_time"] = time.perf_counter() - start
+        return history
+
+    # ------------------------------------------------------------------ persistence
+    def config(self) -> dict:
+        """JSON-serialisable architecture: everything but the parameter values."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "n_classes": self.n_classes,
+            "dtype": np.dtype(self.dtype).name,
+            "meta": self.meta,
+            "fit_defaults": self.fit_defaults,
+            "layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers],
+        }
+
+    def save(self, path) -> str:
+        """Write architecture and parameters to one ``.npz`` file, atomically (temp file + rename)."""
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        arrays = {"__config__": np.array(json.dumps(self.config()))}
+        for i, layer in enumerate(self.layers):
+            for key, value in layer.params.items():
+                arrays[f"layer{i}/{key}"] = value
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+
+def load(path) -> Model:
+    """Rebuild a :class:`Model` written by ``Model.save`` (identical predictions)."""
+    from .. import nn as layer_module
+
+    path = os.fspath(path)
+    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+        path += ".npz"
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"path: no saved model at {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise ValueError(f"path: {path!r} is not a saved hamiltonian_cnn model ({exc})") from None
+    if "__config__" not in arrays:
+        raise ValueError(f"path: {path!r} has no __config__ entry; not a saved hamiltonian_cnn model")
+    try:
+        cfg = json.loads(str(arrays["__config__"]))
+        layers = []
+        for i, spec in enumerate(cfg["layers"]):
+            cls = getattr(layer_module, spec["type"], None)
+            if cls is None:
+                raise ValueError(f"unknown layer type {spec['type']!r}")
+            layer = cls(**spec["config"])
+            for key in layer.params:
+                value = arrays[f"layer{i}/{key}"]
+                if value.shape != layer.params[key].shape:
+                    raise ValueError(f"layer {i} parameter {key!r} has shape {value.shape}, expected {layer.params[key].shape}")
+                layer.params[key][...] = value
+            layers.append(layer)
+        return Model(layers, cfg["input_shape"], cfg["n_classes"], dtype=cfg["dtype"], name=cfg["name"],
+                     meta=cfg.get("meta"), fit_defaults=cfg.get("fit_defaults"))
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"path: {path!r} holds a corrupt model description ({exc!r})") from None

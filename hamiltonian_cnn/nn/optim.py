@@ -1,0 +1,104 @@
+"""Optimisers acting in place on the layers' parameter arrays: SGD (with momentum) and Adam.
+
+Both take the list of parameter dicts and the matching list of gradient dicts (the ``params`` /
+``grads`` of each layer), support decoupled weight decay and clipping of the global gradient norm.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._checks import choice
+
+
+def _check_hyper(value, name, low=0.0, high=math.inf, open_low=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
+        bracket = "(" if open_low else "["
+        raise ValueError(f"{name}: expected a finite number in {bracket}{low}, {high}], got {value}")
+    return value
+
+
+class Optimizer:
+    """Base: gradient clipping and weight decay, then the rule in ``_update``."""
+
+    def __init__(self, lr, weight_decay=0.0, clip_norm=None):
+        self.lr = _check_hyper(lr, "lr", 0.0, open_low=True)
+        self.weight_decay = _check_hyper(weight_decay, "weight_decay")
+        self.clip_norm = None if clip_norm is None else _check_hyper(clip_norm, "clip_norm", 0.0, open_low=True)
+        self.state: dict = {}
+        self.t = 0
+
+    def step(self, params, grads) -> float:
+        """Update every array of ``params`` (list of dicts) in place; returns the gradient norm."""
+        pairs = [((i, key), p[key], g[key]) for i, (p, g) in enumerate(zip(params, grads)) for key in p]
+        norm = math.sqrt(sum(float(np.vdot(g, g)) for _, _, g in pairs))
+        if not math.isfinite(norm):
+            raise FloatingPointError(f"gradient norm is {norm}: the loss diverged (try a smaller lr or clip_norm)")
+        scale = 1.0
+        if self.clip_norm is not None and norm > self.clip_norm:
+            scale = self.clip_norm / norm
+        self.t += 1
+        for key, p, g in pairs:
+            if self.weight_decay:
+                p -= (self.lr * self.weight_decay) * p
+            self._update(key, p, g * scale if scale != 1.0 else g)
+        return norm
+
+    def _update(self, key, p, g):
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """p <- p - lr v, v <- momentum v + g (momentum = 0: plain gradient descent)."""
+
+    def __init__(self, lr=0.1, momentum=0.0, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, weight_decay, clip_norm)
+        self.momentum = _check_hyper(momentum, "momentum", 0.0, 1.0)
+
+    def _update(self, key, p, g):
+        if self.momentum:
+            v = self.state.get(key)
+            if v is None:
+                v = self.state[key] = np.zeros_like(p)
+            v *= self.momentum
+            v += g
+            g = v
+        p -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction."""
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, weight_decay, clip_norm)
+        self.beta1 = _check_hyper(betas[0], "betas[0]", 0.0, 1.0)
+        self.beta2 = _check_hyper(betas[1], "betas[1]", 0.0, 1.0)
+        self.eps = _check_hyper(eps, "eps", 0.0, open_low=True)
+
+    def _update(self, key, p, g):
+        m, v = self.state.get(key, (None, None))
+        if m is None:
+            m, v = np.zeros_like(p), np.zeros_like(p)
+            self.state[key] = (m, v)
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * (g * g)
+        step = self.lr * math.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+        p -= (step * m / (np.sqrt(v) + self.eps)).astype(p.dtype, copy=False)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def make_optimizer(name, lr, weight_decay=0.0, clip_norm=None, momentum=0.9):
+    """An optimiser by name: "adam" or "sgd" (with ``momentum``)."""
+    choice(name, "optimizer", OPTIMIZERS)
+    if name == "sgd":
+        return SGD(lr, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
+    return Adam(lr, weight_decay=weight_decay, clip_norm=clip_norm)
