@@ -1,0 +1,203 @@
+"""Running experiment sweeps without losing anything.
+
+* every output is written atomically (temporary file in the same folder, fsync, rename), so a
+  killed process leaves either the old file or the new one, never half of one;
+* a sweep is a list of cells (small dicts of parameters); each finished cell is stored as its own
+  JSON file, so a sweep that is killed and started again skips the cells it already finished;
+* cells can run serially, in worker processes (``workers``), or on a Dask cluster;
+* ``provenance`` records what produced a result: git commit, package versions, arguments, seed,
+  wall time, machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+
+def _atomic_write_bytes(path, data: bytes) -> str:
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path, obj) -> str:
+    """Write ``obj`` as JSON to ``path`` atomically (NaN is refused: results must be numbers)."""
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_jsonable)
+    return _atomic_write_bytes(path, (text + "\n").encode())
+
+
+def atomic_savefig(fig, path, **kwargs) -> str:
+    """Save a matplotlib figure atomically."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=os.path.splitext(path)[1][1:] or "png", **kwargs)
+    return _atomic_write_bytes(path, buffer.getvalue())
+
+
+def _jsonable(value):
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def git_commit(path=None) -> str | None:
+    """The commit of the repository holding ``path`` (None outside a git checkout)."""
+    here = path or os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        commit = out.stdout.strip() or None
+        if commit:
+            dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return None
+
+
+def provenance(args=None, seed=None, **extra) -> dict:
+    """What produced a result: commit, versions, arguments, seed, machine, time."""
+    from importlib import metadata
+
+    versions = {}
+    for name in ("hamiltonian_cnn", "numpy", "scipy", "numba", "scikit-learn", "matplotlib"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    info = {
+        "git_commit": git_commit(),
+        "versions": versions,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "command": " ".join(sys.argv),
+        "arguments": dict(vars(args)) if args is not None and not isinstance(args, dict) else args,
+        "seed": seed,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    info.update(extra)
+    return info
+
+
+def cell_key(cell: dict) -> str:
+    """A stable file name for a cell: readable parameters plus a short hash."""
+    text = json.dumps(cell, sort_keys=True, default=_jsonable)
+    readable = "-".join(f"{k}={cell[k]}" for k in sorted(cell) if isinstance(cell[k], (str, int)))
+    readable = "".join(ch if ch.isalnum() or ch in "=-_." else "_" for ch in readable)[:120]
+    return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+
+
+class CellStore:
+    """One JSON file per finished cell, in ``<out>/cells/``."""
+
+    def __init__(self, out_dir):
+        self.dir = os.path.join(os.fspath(out_dir), "cells")
+        os.makedirs(self.dir, exist_ok=True)
+
+    def path(self, cell) -> str:
+        return os.path.join(self.dir, cell_key(cell) + ".json")
+
+    def done(self, cell) -> bool:
+        path = self.path(cell)
+        if not os.path.exists(path):
+            return False
+        try:
+            with open(path) as fh:
+                return json.load(fh).get("cell") == json.loads(json.dumps(cell, default=_jsonable))
+        except (OSError, ValueError):
+            return False  # unreadable: recompute it
+
+    def save(self, cell, result) -> None:
+        atomic_write_json(self.path(cell), {"cell": cell, "result": result})
+
+    def load(self, cell) -> dict:
+        with open(self.path(cell)) as fh:
+            return json.load(fh)["result"]
+
+
+def run_cells(fn, cells, store: CellStore, workers=1, executor="local", scheduler=None, progress=True,
+              desc="cells"):
+    """Run ``fn(cell) -> dict`` for every cell not already in ``store``; return all results in order.
+
+    executor "local": ``workers`` = 1 runs serially, more uses worker processes.
+    executor "dask": submit to the Dask scheduler at ``scheduler`` (an address, or a Client).
+    Each result is stored the moment it arrives, so an interruption loses at most running cells.
+    """
+    from tqdm.auto import tqdm
+
+    todo = [c for c in cells if not store.done(c)]
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc, disable=not progress, unit="cell")
+    try:
+        if executor == "dask":
+            _run_dask(fn, todo, store, scheduler, bar)
+        elif executor != "local":
+            raise ValueError(f"executor: expected 'local' or 'dask', got {executor!r}")
+        elif workers <= 1:
+            for cell in todo:
+                store.save(cell, fn(cell))
+                bar.update(1)
+        else:
+            # spawn, not fork: a fresh interpreter per worker, safe whatever threads the parent runs
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                pending = {pool.submit(fn, cell): cell for cell in todo}
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        cell = pending.pop(future)
+                        store.save(cell, future.result())
+                        bar.update(1)
+    finally:
+        bar.close()
+    return [store.load(c) for c in cells]
+
+
+def _run_dask(fn, todo, store, scheduler, bar):
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ImportError("executor 'dask' needs the optional extra: pip install 'hamiltonian_cnn[dist]'") from None
+    module = sys.modules.get(getattr(fn, "__module__", None))
+    if module is not None and module.__name__ != "__main__" and not module.__name__.startswith("hamiltonian_cnn"):
+        # a script imported by path is not importable on the workers: ship its code with the task
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(module)
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        futures = {client.submit(fn, cell, pure=False): i for i, cell in enumerate(todo)}
+        for future in as_completed(futures):
+            cell = todo[futures[future]]
+            store.save(cell, future.result())
+            bar.update(1)
+    finally:
+        if client is not scheduler:
+            client.close()
