@@ -1,0 +1,116 @@
+"""Regenerate the results section of papers/hamiltonian_cnn.md from an experiment's results.json.
+
+    python papers/build.py                          # newest experiments/results/sharing_vs_coupling/*/
+    python papers/build.py --results path/to/results.json
+
+Copies results.json to papers/data/ and its figures to papers/figures/, then rewrites the text
+between the ``results:begin`` / ``results:end`` markers with tables computed from the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PAPER = os.path.join(HERE, "hamiltonian_cnn.md")
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+FIGURES = ("accuracy_vs_size.png", "accuracy_vs_shift.png", "parameters.png")
+
+
+def newest_results() -> str | None:
+    paths = glob.glob(os.path.join(ROOT, "experiments", "results", "sharing_vs_coupling", "*", "results.json"))
+    return max(paths, key=os.path.getmtime) if paths else None
+
+
+def fmt(ms) -> str:
+    return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
+
+
+def render(report: dict, figure_dir: str) -> str:
+    summary, shift = report["summary"], report["shift"]
+    sizes = [str(s) for s in report["sizes"]]
+    families = list(summary)
+    controls = list(next(iter(summary.values())))
+    prov = report["provenance"]
+    seeds = sorted({c["cell"]["seed"] for c in report["cells"]})
+    lines = [
+        f"Dataset: **{report['dataset']}** ({report['n_train_all']} training images), seeds {seeds}, "
+        f"commit `{prov.get('git_commit')}`, command `{prov.get('command')}`, "
+        f"wall time {prov.get('wall_time', 0):.0f} s.",
+        "",
+        "**Parameters and accuracy at the full training set** (mean ± std over seeds):",
+        "",
+        "| coupling | parameters | " + " | ".join(f"test acc. ({c})" for c in controls) + " | train time (s) |",
+        "|---|---|" + "---|" * len(controls) + "---|",
+    ]
+    for f in families:
+        full = {c: summary[f][c][sizes[-1]] for c in controls}
+        first = full[controls[0]]
+        lines.append(f"| {f} | {first['n_params']:,} | " + " | ".join(fmt(full[c]["test_accuracy"]) for c in controls)
+                     + f" | {first['train_time']['mean']:.1f} |")
+    lines += ["", "**Sample efficiency**: test accuracy against the number of training images.", ""]
+    for c in controls:
+        lines.append(f"*{c} pixels*")
+        lines.append("")
+        lines.append("| coupling | " + " | ".join(f"n = {summary[families[0]][c][s]['train_size']}" for s in sizes) + " |")
+        lines.append("|---|" + "---|" * len(sizes))
+        for f in families:
+            lines.append(f"| {f} | " + " | ".join(fmt(summary[f][c][s]["test_accuracy"]) for s in sizes) + " |")
+        lines.append("")
+    shifts = list(next(iter(shift.values()))[controls[0]])
+    lines += ["**Translation**: trained on unshifted images, tested on images shifted by s pixels "
+              "(mean over the four directions).", ""]
+    lines.append("| coupling | pixels | " + " | ".join(f"s = {s}" for s in shifts) + " |")
+    lines.append("|---|---|" + "---|" * len(shifts))
+    for f in families:
+        for c in controls:
+            lines.append(f"| {f} | {c} | " + " | ".join(fmt(shift[f][c][s]) for s in shifts) + " |")
+    lines.append("")
+    for name in FIGURES:
+        if os.path.exists(os.path.join(HERE, figure_dir, name)):
+            lines.append(f"![{name[:-4].replace('_', ' ')}]({figure_dir}/{name})")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default=None, help="a results.json of experiments/sharing_vs_coupling.py")
+    p.add_argument("--paper", default=PAPER)
+    args = p.parse_args(argv)
+    path = args.results or newest_results()
+    if path is None or not os.path.exists(path):
+        p.error("no results.json found: run python experiments/sharing_vs_coupling.py first, or pass --results")
+    with open(path) as fh:
+        report = json.load(fh)
+    paper_dir = os.path.dirname(os.path.abspath(args.paper))
+    os.makedirs(os.path.join(paper_dir, "data"), exist_ok=True)
+    os.makedirs(os.path.join(paper_dir, "figures"), exist_ok=True)
+    target = os.path.join(paper_dir, "data", "sharing_vs_coupling.json")
+    if os.path.abspath(path) != os.path.abspath(target):
+        shutil.copyfile(path, target)
+    for name in FIGURES:
+        src = os.path.join(os.path.dirname(path), name)
+        if os.path.exists(src) and os.path.abspath(src) != os.path.abspath(os.path.join(paper_dir, "figures", name)):
+            shutil.copyfile(src, os.path.join(paper_dir, "figures", name))
+    with open(args.paper) as fh:
+        text = fh.read()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{args.paper}: markers {BEGIN} / {END} not found")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    new = head + BEGIN + "\n" + render(report, "figures") + "\n" + END + tail
+    tmp = args.paper + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(new)
+    os.replace(tmp, args.paper)
+    print(f"wrote the results section of {args.paper} from {path}")
+
+
+if __name__ == "__main__":
+    main()
