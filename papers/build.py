@@ -31,7 +31,7 @@ def fmt(ms) -> str:
     return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
 
 
-def render(report: dict, figure_dir: str) -> str:
+def render(report: dict, paper_dir: str, figure_dir: str = "figures") -> str:
     summary, shift = report["summary"], report["shift"]
     sizes = [str(s) for s in report["sizes"]]
     families = list(summary)
@@ -72,7 +72,7 @@ def render(report: dict, figure_dir: str) -> str:
             lines.append(f"| {f} | {c} | " + " | ".join(fmt(shift[f][c][s]) for s in shifts) + " |")
     lines.append("")
     for name in FIGURES:
-        if os.path.exists(os.path.join(HERE, figure_dir, name)):
+        if os.path.exists(os.path.join(paper_dir, figure_dir, name)):
             lines.append(f"![{name[:-4].replace('_', ' ')}]({figure_dir}/{name})")
             lines.append("")
     return "\n".join(lines)
@@ -104,7 +104,7 @@ def main(argv=None):
         raise SystemExit(f"{args.paper}: markers {BEGIN} / {END} not found")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    new = head + BEGIN + "\n" + render(report, "figures") + "\n" + END + tail
+    new = head + BEGIN + "\n" + render(report, paper_dir) + "\n" + END + tail
     tmp = args.paper + ".tmp"
     with open(tmp, "w") as fh:
         fh.write(new)
