@@ -18,33 +18,16 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-
-def _atomic_write_bytes(path, data: bytes) -> str:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+from ._io import atomic_write_bytes
 
 
 def atomic_write_json(path, obj) -> str:
     """Write ``obj`` as JSON to ``path`` atomically (NaN is refused: results must be numbers)."""
     text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_jsonable)
-    return _atomic_write_bytes(path, (text + "\n").encode())
+    return atomic_write_bytes(path, (text + "\n").encode())
 
 
 def atomic_savefig(fig, path, **kwargs) -> str:
@@ -53,7 +36,7 @@ def atomic_savefig(fig, path, **kwargs) -> str:
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format=os.path.splitext(path)[1][1:] or "png", **kwargs)
-    return _atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def _jsonable(value):

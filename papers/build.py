@@ -13,13 +13,19 @@ import argparse
 import glob
 import json
 import os
-import shutil
+
+from hamiltonian_cnn._io import atomic_write_bytes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PAPER = os.path.join(HERE, "hamiltonian_cnn.md")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 FIGURES = ("accuracy_vs_size.png", "accuracy_vs_shift.png", "parameters.png")
+
+
+def _copy(src: str, dst: str) -> None:
+    with open(src, "rb") as fh:
+        atomic_write_bytes(dst, fh.read())
 
 
 def newest_results() -> str | None:
@@ -93,11 +99,11 @@ def main(argv=None):
     os.makedirs(os.path.join(paper_dir, "figures"), exist_ok=True)
     target = os.path.join(paper_dir, "data", "sharing_vs_coupling.json")
     if os.path.abspath(path) != os.path.abspath(target):
-        shutil.copyfile(path, target)
+        _copy(path, target)
     for name in FIGURES:
         src = os.path.join(os.path.dirname(path), name)
         if os.path.exists(src) and os.path.abspath(src) != os.path.abspath(os.path.join(paper_dir, "figures", name)):
-            shutil.copyfile(src, os.path.join(paper_dir, "figures", name))
+            _copy(src, os.path.join(paper_dir, "figures", name))
     with open(args.paper) as fh:
         text = fh.read()
     if BEGIN not in text or END not in text:
@@ -105,10 +111,7 @@ def main(argv=None):
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     new = head + BEGIN + "\n" + render(report, paper_dir) + "\n" + END + tail
-    tmp = args.paper + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(new)
-    os.replace(tmp, args.paper)
+    atomic_write_bytes(args.paper, new.encode())
     print(f"wrote the results section of {args.paper} from {path}")
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import gzip as _gzip
 import math
 import os
-import secrets
 import struct
 import zlib
+
+from .._io import atomic_write_bytes
 
 import numpy as np
 
@@ -161,16 +162,4 @@ def save_idx(path, array, gzip: bool = False) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"path {path!r}: folder {folder!r} does not exist")
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # O_EXCL with mode 0o666 lets the umask decide the final permissions, as open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, payload, make_dirs=False)

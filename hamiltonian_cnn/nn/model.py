@@ -6,16 +6,17 @@ round-trip the architecture (JSON) and the couplings (npz).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
-import tempfile
 import time
 
 import numpy as np
 from scipy import special
 
 from .._checks import as_float_array, as_int, as_rng, check_dtype
+from .._io import atomic_write_bytes
 from .losses import _labels, softmax_cross_entropy
 from .optim import make_optimizer
 
@@ -227,19 +228,9 @@ class Model:
         for i, layer in enumerate(self.layers):
             for key, value in layer.params.items():
                 arrays[f"layer{i}/{key}"] = value
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(path, buffer.getvalue())
         return path
 
 

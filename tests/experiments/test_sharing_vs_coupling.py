@@ -92,7 +92,7 @@ def test_killed_process_resumes_from_a_consistent_folder(tmp_path):
     for path in cells_dir.glob("*.json"):
         if path.name in before:
             assert path.stat().st_mtime_ns == before[path.name]
-    assert not list(tmp_path.glob(".tmp-*")) and not list(cells_dir.glob(".tmp-*"))
+    assert not list(tmp_path.glob(".*.tmp")) and not list(cells_dir.glob(".*.tmp"))
 
 
 @pytest.mark.slow

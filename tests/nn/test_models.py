@@ -90,7 +90,7 @@ def test_save_load_round_trip(tmp_path, digits, family):
     np.testing.assert_array_equal(again.predict_proba(X_test), model.predict_proba(X_test))
     assert again.n_params == model.n_params
     assert [type(layer).__name__ for layer in again.layers] == [type(layer).__name__ for layer in model.layers]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_load_refuses_missing_and_corrupt_files(tmp_path):
