@@ -1,18 +1,32 @@
-"""How fast is the shared-coupling kernel (convolution + sigmoid, forward + backward, float32)?
+"""How fast are the kernels, against PyTorch (CPU) timed in the same run on the same inputs?
 
-Times, in one run and on the same inputs, forward + backward of a sigmoid convolution layer for
-the shapes below, three ways:
+Five measurements, all float32, each the median of repeated runs after a warm-up (which also
+compiles the kernels); ours and the references take turns in three rounds, so all see the same
+load on a busy machine, but each runs its repeats back to back, so none is timed while another
+one's thread pool is still spinning:
 
-* ours:  hamiltonian_cnn.nn.SharedConv1d/2d (validation + Numba im2col/BLAS kernels)
-* numpy: a plain numpy im2col implementation (sliding windows, one matmul, col2im by window offset)
-* torch: torch.nn.functional.conv1d/2d + sigmoid with autograd, when torch is installed (CPU)
+1. conv + sigmoid, forward + backward (dx, dJ, db), for the shapes below: ours
+   (hamiltonian_cnn.nn.SharedConv1d/2d, validation included) against torch.nn.functional.conv
+   + sigmoid with autograd, and a plain numpy im2col version for scale; GFLOP/s of ours
+   (3 x the multiply-adds of the field x 2: forward, dJ and dx).
+2. The locally connected layer (LocalConv2d/1d, forward + backward) against a numpy reference
+   built from einsum-free batched matrix products (sliding windows, one np.matmul per site
+   batch, col2im by window offset).
+3. One training step of the default shared model on digits, hc.models.build("shared", (1, 8, 8),
+   10) with batch 32: forward, softmax cross-entropy, backward, Adam; against the same network
+   in torch (Conv2d + Sigmoid + MaxPool2d twice, Flatten, Linear; F.cross_entropy; torch.optim.Adam).
+4. Start-up: a fresh Python with an empty Numba cache (a new NUMBA_CACHE_DIR) times
+   ``import hamiltonian_cnn`` + building the model + the first training step (cold), then a
+   second fresh Python with that same cache (warm); and every layer's first forward + backward
+   in a fresh Python with an empty cache.
+5. The machine's scale: numpy's float32 matrix product (1024 x 1024, all threads), GFLOP/s.
 
-Each is the median of repeated runs after a warm-up (the warm-up also compiles the kernels).
-Ratios are reference time / our time, so > 1 means ours is faster. The outputs and gradients of
-the three are compared too, so a fast wrong kernel cannot pass unnoticed. Timing is never a test.
+Ratios are ours / reference: <= 1 means ours is at least as fast. The outputs and gradients are
+compared with the references too, so a fast wrong kernel cannot pass unnoticed. Timing is never
+a test.
 
-    python experiments/benchmark_kernels.py            # full run
-    python experiments/benchmark_kernels.py --quick    # a few repeats, well under a minute
+    python experiments/benchmark_kernels.py            # full run (a few minutes)
+    python experiments/benchmark_kernels.py --quick    # fewer repeats, start-up without per-layer cold starts
 
 Writes results.json (numbers + provenance) to --out, atomically.
 """
@@ -27,19 +41,27 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 
-# (label, N, C_in, C_out, sites, kernel, padding)
+# (label, N, C_in, C_out, sites, kernel, padding, target ratio ours / torch)
 SHAPES = [
-    ("LeNet conv1", 64, 1, 6, (28, 28), 5, 0),
-    ("LeNet conv2", 64, 6, 16, (12, 12), 5, 0),
+    ("LeNet conv1", 64, 1, 6, (28, 28), 5, 0, 1.0),
+    ("LeNet conv2", 64, 6, 16, (12, 12), 5, 0, 1.0),
+    ("digits 8x8", 128, 1, 16, (8, 8), 3, 1, 1.0),
+    ("CIFAR-like", 32, 32, 64, (32, 32), 3, 1, 1.5),
+    ("1D chain", 100, 25, 25, (40,), 5, 2, 1.0),
+]
+# locally connected layers: (label, N, C_in, C_out, sites, kernel, padding); target: >= 3x faster
+LOCAL_SHAPES = [
     ("digits 8x8", 128, 1, 16, (8, 8), 3, 1),
-    ("CIFAR-like", 32, 32, 64, (32, 32), 3, 1),
+    ("LeNet conv2", 64, 6, 16, (12, 12), 5, 0),
     ("1D chain", 100, 25, 25, (40,), 5, 2),
 ]
+STEP_BATCH = 32  # the default batch size of fit()
 
 
 # ---------------------------------------------------------------- numpy im2col reference
@@ -80,6 +102,40 @@ def numpy_conv_sigmoid(x, w, b, pad, dy):
     return y, dx, dw, db
 
 
+def numpy_local_sigmoid(x, w, b, pad, dy):
+    """Forward + backward of y = sigmoid(local(x, J) + b), stride 1, by batched matrix products.
+
+    w (O, *out, C, *k), b (O, *out). The windows of every sample at output site p form a (N, K)
+    matrix (K = C prod(k)); the field at p is one product with that site's (K, O) weights, all
+    sites at once with np.matmul over a (P, N, K) stack; the gradients are two more stacked
+    products and col2im by window offset."""
+    nd = x.ndim - 2
+    k = w.shape[-nd:]
+    n, c = x.shape[:2]
+    n_out = w.shape[0]
+    out = w.shape[1:1 + nd]
+    n_sites = int(np.prod(out))
+    pads = ((0, 0), (0, 0)) + ((pad, pad),) * nd
+    xp = np.pad(x, pads)
+    win = np.lib.stride_tricks.sliding_window_view(xp, k, axis=tuple(range(2, 2 + nd)))  # (N, C, *out, *k)
+    order = tuple(range(2, 2 + nd)) + (0, 1) + tuple(range(2 + nd, 2 + 2 * nd))
+    cols = np.ascontiguousarray(win.transpose(order)).reshape(n_sites, n, -1)  # (P, N, K)
+    w3 = np.ascontiguousarray(np.moveaxis(w.reshape(n_out, n_sites, -1), 1, 0))  # (P, O, K)
+    b2 = b.reshape(n_out, n_sites).T[:, None, :]  # (P, 1, O)
+    y3 = _sigmoid(np.matmul(cols, w3.transpose(0, 2, 1)) + b2)  # (P, N, O)
+    y = np.moveaxis(y3, 0, -1).reshape((n, n_out) + out)
+    dh = np.moveaxis(dy.reshape(n, n_out, n_sites), -1, 0) * y3 * (1 - y3)  # (P, N, O)
+    dw = np.moveaxis(np.matmul(dh.transpose(0, 2, 1), cols), 0, 1).reshape(w.shape)
+    db = dh.sum(axis=1).T.reshape(b.shape)
+    dcols = np.matmul(dh, w3).reshape(out + (n, c) + k)  # (*out, N, C, *k)
+    dxp = np.zeros_like(xp)
+    for offset in np.ndindex(*k):
+        target = (slice(None), slice(None)) + tuple(slice(o, o + s) for o, s in zip(offset, out))
+        dxp[target] += np.moveaxis(dcols[(Ellipsis,) + offset], tuple(range(nd)), tuple(range(2, 2 + nd)))
+    dx = dxp[(slice(None), slice(None)) + tuple(slice(pad, pad + s) for s in x.shape[2:])]
+    return y, dx, dw, db
+
+
 # ---------------------------------------------------------------- runners
 
 
@@ -95,31 +151,150 @@ def make_torch_runner(torch, x, w, b, pad):
     xt = torch.from_numpy(x).requires_grad_(True)
     wt = torch.from_numpy(w.copy()).requires_grad_(True)
     bt = torch.from_numpy(b.copy()).requires_grad_(True)
+    dyt = None
 
     def run(dy):
+        nonlocal dyt
+        if dyt is None or dyt.shape != dy.shape:
+            dyt = torch.from_numpy(dy)
         for t in (xt, wt, bt):
             t.grad = None
         y = torch.sigmoid(conv(xt, wt, bt, padding=pad))
-        y.backward(torch.from_numpy(dy))
+        y.backward(dyt)
         return y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
     return run
 
 
-def median_ms(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times), times
+def paired_ms(fns, repeats, warmup=2, best=None, rounds=3):
+    """Median milliseconds of each function over ``repeats`` runs, timed in ``rounds`` rounds: in each
+    round every function runs its share of the repeats back to back (after at least ``warmup``
+    untimed runs and 0.1 s), so that a change of load on a busy machine hits all of them alike, while no function
+    is timed right after another one's thread pool (OpenBLAS and OpenMP threads keep spinning for
+    a while after a call, and would slow down whatever runs next). ``best``: a list that receives
+    each function's fastest run too."""
+    times = [[] for _ in fns]
+    for r in range(rounds):
+        share = repeats // rounds + (1 if r < repeats % rounds else 0)
+        for fn, bucket in zip(fns, times):
+            time.sleep(0.2)  # let the spinning worker threads of the previous one go to sleep
+            start, runs = time.perf_counter(), 0
+            while runs < warmup or time.perf_counter() - start < 0.1:  # and its own caches fill again
+                fn()
+                runs += 1
+            for _ in range(share):
+                t0 = time.perf_counter()
+                fn()
+                bucket.append((time.perf_counter() - t0) * 1e3)
+    if best is not None:
+        best[:] = [min(bucket) for bucket in times]
+    return [statistics.median(bucket) for bucket in times]
 
 
 def max_rel_diff(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.abs(a - b).max() / max(1e-30, np.abs(b).max()))
+
+
+def sgemm_gflops(repeats, size=1024):
+    """numpy float32 (size x size) @ (size x size), median over repeats, in GFLOP/s."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(np.float32)
+    c = rng.standard_normal((size, size)).astype(np.float32)
+    (ms,) = paired_ms([lambda: a @ c], max(5, repeats))
+    return 2 * size ** 3 / (ms * 1e-3) / 1e9
+
+
+def torch_shared_model(torch, model):
+    """The default shared digits model as a torch network, starting from the same weights."""
+    import torch.nn as tnn
+
+    from hamiltonian_cnn import nn
+
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, nn.SharedConv2d):
+            conv = tnn.Conv2d(layer.in_ch, layer.out_ch, layer.kernel_size, padding="same")
+            with torch.no_grad():
+                conv.weight.copy_(torch.from_numpy(layer.params["J"]))
+                conv.bias.copy_(torch.from_numpy(layer.params["b"]))
+            layers.append(conv)
+            assert layer.activation == "sigmoid" and layer.padding == "same"
+            layers.append(tnn.Sigmoid())
+        elif isinstance(layer, nn.MaxPool2d):
+            layers.append(tnn.MaxPool2d(layer.kernel_size))
+        elif isinstance(layer, nn.Flatten):
+            layers.append(tnn.Flatten())
+        elif isinstance(layer, nn.FullCoupled):
+            linear = tnn.Linear(layer.in_size, layer.out_size)
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(layer.params["J"].reshape(layer.out_size, layer.in_size)))
+                linear.bias.copy_(torch.from_numpy(layer.params["b"]))
+            layers.append(linear)
+            assert layer.activation is None
+        else:  # pragma: no cover - the default architecture changed
+            raise TypeError(f"no torch twin for {type(layer).__name__}")
+    return tnn.Sequential(*layers)
+
+
+# ---------------------------------------------------------------- start-up, in fresh processes
+
+STARTUP_CODE = textwrap.dedent("""
+    import time
+    t0 = time.perf_counter()
+    import hamiltonian_cnn as hc
+    t1 = time.perf_counter()
+    import numpy as np
+    X, y = hc.data.load("digits")[:2]
+    t2 = time.perf_counter()
+    from hamiltonian_cnn.nn.optim import make_optimizer
+    model = hc.models.build("shared", (1, 8, 8), 10)
+    opt = make_optimizer("adam", 1e-2)
+    model.loss_and_grad(X[:32], y[:32])
+    opt.step(model.params, model.grads)
+    t3 = time.perf_counter()
+    print(t1 - t0, t3 - t2, t2 - t1)
+""")
+
+LAYER_CODE = textwrap.dedent("""
+    import time
+    t0 = time.perf_counter()
+    import numpy as np
+    from hamiltonian_cnn import nn
+    layer = eval({make!r})
+    x = np.random.default_rng(0).standard_normal({shape!r}).astype(np.float32)
+    y = layer.forward(x)
+    layer.backward(np.ones_like(y))
+    print(time.perf_counter() - t0)
+""")
+
+# every layer type, as the first (and only) thing a fresh process does: (label, constructor, input)
+COLD_LAYERS = [
+    ("SharedConv2d", "nn.SharedConv2d(3, 8, 3, padding='same')", (16, 3, 12, 12)),
+    ("SharedConv2d stride 2", "nn.SharedConv2d(3, 8, 3, stride=2, padding=1)", (16, 3, 12, 12)),
+    ("SharedConv1d", "nn.SharedConv1d(3, 8, 5, padding=2)", (16, 3, 40)),
+    ("LocalConv2d", "nn.LocalConv2d(3, 8, 3, padding=1, input_size=(12, 12))", (16, 3, 12, 12)),
+    ("LocalConv1d", "nn.LocalConv1d(3, 8, 5, padding=2, input_size=40)", (16, 3, 40)),
+    ("FullCoupled", "nn.FullCoupled(64, 10)", (16, 64)),
+    ("ConvTranspose2d", "nn.ConvTranspose2d(3, 8, 3, stride=2, padding=1)", (16, 3, 12, 12)),
+    ("ConvTranspose1d", "nn.ConvTranspose1d(3, 8, 3, stride=2)", (16, 3, 40)),
+    ("MaxPool2d", "nn.MaxPool2d(2)", (16, 3, 12, 12)),
+    ("MaxPool1d", "nn.MaxPool1d(2)", (16, 3, 40)),
+    ("AvgPool2d", "nn.AvgPool2d(2)", (16, 3, 12, 12)),
+    ("AvgPool1d", "nn.AvgPool1d(2)", (16, 3, 40)),
+    ("GlobalAvgPool", "nn.GlobalAvgPool()", (16, 3, 12, 12)),
+    ("SpatialPyramidPool", "nn.SpatialPyramidPool((1, 2, 4))", (16, 3, 12, 12)),
+    ("Flatten", "nn.Flatten()", (16, 3, 12, 12)),
+]
+
+
+def run_fresh(code, cache_dir, threads):
+    """Run ``code`` in a fresh Python whose Numba cache is ``cache_dir``; its printed numbers."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), NUMBA_NUM_THREADS=str(threads))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"fresh process failed:\n{done.stderr[-2000:]}")
+    return [float(v) for v in done.stdout.split()]
 
 
 # ---------------------------------------------------------------- provenance and output
@@ -148,51 +323,79 @@ def provenance(args, wall):
 
 
 def write_json_atomic(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Temporary file, fsync, rename: a killed run leaves the old results.json or the new one."""
+    from hamiltonian_cnn._io import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(data, indent=2, allow_nan=False) + "\n").encode())
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 repeats per shape instead of --repeats")
-    parser.add_argument("--repeats", type=int, default=15, help="timed runs per shape and implementation (median)")
-    parser.add_argument("--threads", type=int, default=None, help="Numba and torch threads (default: all cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help="5 repeats instead of --repeats, and no per-layer cold starts")
+    parser.add_argument("--repeats", type=int, default=21, help="timed runs per shape and implementation (median)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for our kernels (numba.set_num_threads) and torch (default: all cores)")
     parser.add_argument("--no-torch", action="store_true", help="skip torch even when it is installed")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurements (fresh processes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "benchmark_kernels")
     args = parser.parse_args(argv)
-    repeats = 3 if args.quick else args.repeats
-    if repeats < 1:
-        parser.error(f"--repeats: expected >= 1, got {repeats}")
+    if args.repeats < 1:
+        parser.error(f"--repeats: expected >= 1, got {args.repeats}")
+    import numba
+
+    if args.threads is not None and not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+        parser.error(f"--threads: expected 1..{numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), got {args.threads}")
+    from hamiltonian_cnn.sweep import check_cli_args
+
+    check_cli_args(parser, args)
+    return args
+
+
+def fmt_ratio(value, target=None, better="low"):
+    if value is None:
+        return "-"
+    if target is None:
+        return f"{value:.2f}"
+    ok = value <= target if better == "low" else value >= target
+    return f"{value:.2f} {'ok' if ok else 'MISS'}"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    repeats = 5 if args.quick else args.repeats
 
     import numba
     from tqdm import tqdm
 
+    import hamiltonian_cnn as hc
     from hamiltonian_cnn import nn
+    from hamiltonian_cnn.nn.losses import softmax_cross_entropy
+    from hamiltonian_cnn.nn.optim import make_optimizer
 
     if args.threads is not None:
         numba.set_num_threads(args.threads)
+    threads = numba.get_num_threads()
     torch = None
     if not args.no_torch:
         try:
             import torch  # noqa: F811
 
-            torch.set_num_threads(numba.get_num_threads())
+            torch.set_num_threads(threads)
         except ImportError:
             torch = None
 
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
+    results = {"threads": threads, "torch_threads": torch.get_num_threads() if torch is not None else None}
+    steps = len(SHAPES) + len(LOCAL_SHAPES) + 1 + (0 if args.no_startup else 1)
+    bar = tqdm(total=steps, desc="benchmark", file=sys.stderr)
+
+    # -- 1. convolution + sigmoid
     rows = []
-    for label, n, c_in, c_out, sites, k, pad in tqdm(SHAPES, desc="shapes", file=sys.stderr):
+    for label, n, c_in, c_out, sites, k, pad, target in SHAPES:
         nd = len(sites)
         layer = (nn.SharedConv1d if nd == 1 else nn.SharedConv2d)(c_in, c_out, k, padding=pad, dtype=np.float32,
                                                                    seed=args.seed)
@@ -201,51 +404,176 @@ def main(argv=None):
         y_shape = (n,) + layer.output_shape((c_in,) + sites)
         dy = rng.standard_normal(y_shape).astype(np.float32)
         w, b = layer.params["J"], layer.params["b"]
-
-        ours = run_ours(layer, x, dy)
-        ours = tuple(np.array(a, copy=True) for a in ours)
-        ours_ms, _ = median_ms(lambda: run_ours(layer, x, dy), repeats)
-        row = {"shape": label, "N": n, "C_in": c_in, "C_out": c_out, "sites": list(sites), "kernel": k,
-               "padding": pad, "ours_ms": ours_ms}
-
+        flops = 3 * 2 * int(np.prod(y_shape)) * c_in * k ** nd
+        ours = tuple(np.array(a, copy=True) for a in run_ours(layer, x, dy))
         ref_out = numpy_conv_sigmoid(x, w, b, pad, dy)
-        row["numpy_ms"], _ = median_ms(lambda: numpy_conv_sigmoid(x, w, b, pad, dy), repeats)
-        row["numpy_over_ours"] = row["numpy_ms"] / ours_ms
-        row["max_rel_diff_vs_numpy"] = max(max_rel_diff(o, r) for o, r in zip(ours, ref_out))
-
+        fns = [lambda: run_ours(layer, x, dy), lambda: numpy_conv_sigmoid(x, w, b, pad, dy)]
+        row = {"shape": label, "N": n, "C_in": c_in, "C_out": c_out, "sites": list(sites), "kernel": k,
+               "padding": pad, "gflop": flops / 1e9, "target": target,
+               "max_rel_diff_vs_numpy": max(max_rel_diff(o, r) for o, r in zip(ours, ref_out))}
         if torch is not None:
             run_torch = make_torch_runner(torch, x, w, b, pad)
-            torch_out = run_torch(dy)
-            row["torch_ms"], _ = median_ms(lambda: run_torch(dy), repeats)
-            row["torch_over_ours"] = row["torch_ms"] / ours_ms
-            row["max_rel_diff_vs_torch"] = max(max_rel_diff(o, r) for o, r in zip(ours, torch_out))
+            row["max_rel_diff_vs_torch"] = max(max_rel_diff(o, r) for o, r in zip(ours, run_torch(dy)))
+            fns.append(lambda: run_torch(dy))
+        fastest = []
+        times = paired_ms(fns, repeats, best=fastest)
+        row["ours_ms"], row["numpy_ms"] = times[0], times[1]
+        row["ours_best_ms"] = fastest[0]
+        row["ours_gflops"] = flops / (times[0] * 1e-3) / 1e9
+        row["ours_over_numpy"] = times[0] / times[1]
+        if torch is not None:
+            row["torch_ms"] = times[2]
+            row["ours_over_torch"] = times[0] / times[2]
+            row["torch_best_ms"] = fastest[2]
+            row["ours_over_torch_best"] = fastest[0] / fastest[2]
         rows.append(row)
+        bar.update(1)
+    results["conv"] = rows
+
+    # -- 2. locally connected layer
+    local_rows = []
+    for label, n, c_in, c_out, sites, k, pad in LOCAL_SHAPES:
+        nd = len(sites)
+        cls = nn.LocalConv1d if nd == 1 else nn.LocalConv2d
+        layer = cls(c_in, c_out, k, padding=pad, input_size=sites, dtype=np.float32, seed=args.seed)
+        layer.params["b"][:] = rng.uniform(-0.1, 0.1, layer.params["b"].shape)
+        x = rng.standard_normal((n, c_in) + sites).astype(np.float32)
+        dy = rng.standard_normal((n,) + layer.output_shape((c_in,) + sites)).astype(np.float32)
+        w, b = layer.params["J"], layer.params["b"]
+        ours = tuple(np.array(a, copy=True) for a in run_ours(layer, x, dy))
+        ref_out = numpy_local_sigmoid(x, w, b, pad, dy)
+        t_ours, t_ref = paired_ms([lambda: run_ours(layer, x, dy), lambda: numpy_local_sigmoid(x, w, b, pad, dy)],
+                                  repeats)
+        local_rows.append({"shape": label, "N": n, "C_in": c_in, "C_out": c_out, "sites": list(sites), "kernel": k,
+                           "padding": pad, "ours_ms": t_ours, "numpy_bmm_ms": t_ref, "speedup": t_ref / t_ours,
+                           "max_rel_diff_vs_numpy": max(max_rel_diff(o, r) for o, r in zip(ours, ref_out))})
+        bar.update(1)
+    results["local"] = local_rows
+
+    # -- 3. one training step of the default shared model on digits
+    X, y = hc.data.load("digits")[:2]
+    xb, yb = X[:STEP_BATCH].astype(np.float32), y[:STEP_BATCH]
+    model = hc.models.build("shared", (1, 8, 8), 10)
+    opt = make_optimizer("adam", 1e-2)
+
+    def our_step():
+        logits = model.forward(xb)
+        loss, dlogits = softmax_cross_entropy(logits, yb)
+        model.backward(dlogits)
+        opt.step(model.params, model.grads)
+        return loss
+
+    step = {"batch": STEP_BATCH, "model": repr(model), "n_params": model.n_params}
+    fns = [our_step]
+    if torch is not None:
+        tmodel = torch_shared_model(torch, model)
+        with torch.no_grad():
+            step["max_rel_diff_logits_vs_torch"] = max_rel_diff(model.forward(xb), tmodel(torch.from_numpy(xb)).numpy())
+        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-2)
+        txb, tyb = torch.from_numpy(xb), torch.from_numpy(np.asarray(yb, np.int64))
+        loss_fn = torch.nn.functional.cross_entropy
+
+        def torch_step():
+            topt.zero_grad()
+            loss = loss_fn(tmodel(txb), tyb)
+            loss.backward()
+            topt.step()
+            return loss
+
+        fns.append(torch_step)
+    fastest = []
+    times = paired_ms(fns, max(repeats, 21) * 3, warmup=5, best=fastest)
+    step["ours_ms"], step["ours_best_ms"] = times[0], fastest[0]
+    if torch is not None:
+        step["torch_ms"], step["torch_best_ms"] = times[1], fastest[1]
+        step["ours_over_torch"] = times[0] / times[1]
+        step["ours_over_torch_best"] = fastest[0] / fastest[1]
+    results["train_step"] = step
+    bar.update(1)
+
+    results["sgemm_gflops"] = sgemm_gflops(repeats)
+
+    # -- 4. start-up in fresh processes
+    if not args.no_startup:
+        with tempfile.TemporaryDirectory(prefix="hcnn-numba-cache-") as cache:
+            t_import, t_step, t_data = run_fresh(STARTUP_CODE, cache, threads)
+            w_import, w_step, _ = run_fresh(STARTUP_CODE, cache, threads)
+        results["startup"] = {"cold_import_s": t_import, "cold_first_step_s": t_step, "cold_total_s": t_import + t_step,
+                              "warm_import_s": w_import, "warm_first_step_s": w_step, "warm_total_s": w_import + w_step,
+                              "data_load_s": t_data}
+        cold_layers = []
+        if not args.quick:
+            for label, make, shape in tqdm(COLD_LAYERS, desc="cold layers", file=sys.stderr, leave=False):
+                with tempfile.TemporaryDirectory(prefix="hcnn-numba-cache-") as cache:
+                    (seconds,) = run_fresh(LAYER_CODE.format(make=make, shape=shape), cache, threads)
+                cold_layers.append({"layer": label, "make": make, "input": list(shape), "first_call_s": seconds})
+        results["cold_first_call"] = cold_layers
+        bar.update(1)
+    bar.close()
     wall = time.perf_counter() - start
 
-    print(f"\nconv + sigmoid, forward + backward, float32, median of {repeats} runs, "
-          f"{numba.get_num_threads()} thread(s); ratio = reference ms / ours ms (> 1: ours faster)")
-    header = f"{'shape':<12} {'N':>4} {'C_in->C_out':>11} {'sites':>7} {'k':>2} {'pad':>3} {'ours ms':>9} {'numpy ms':>9} {'ratio':>6}"
-    if torch is not None:
-        header += f" {'torch ms':>9} {'ratio':>6}"
+    # -- report
+    print(f"\nmachine: numpy float32 matmul (sgemm, 1024^3) {results['sgemm_gflops']:.0f} GFLOP/s; "
+          f"{threads} thread(s) for ours (numba.get_num_threads) and "
+          f"{results['torch_threads'] if torch is not None else '-'} for torch (torch.get_num_threads); "
+          f"median of {repeats} runs, in 3 rounds of turns")
+    print("\n1. conv + sigmoid, forward + backward, float32; ratio = ours / reference (<= 1: ours at least as fast); "
+          "'best-of': fastest run / fastest run")
+    header = (f"{'shape':<12} {'N':>4} {'C_in->C_out':>11} {'sites':>7} {'k':>2} {'pad':>3} {'ours ms':>8} "
+              f"{'GFLOP/s':>7} {'numpy ms':>9} {'/numpy':>6} {'torch ms':>9} {'/torch':>6} {'target':>6}  met"
+              f"  {'best-of /torch':>14}")
     print(header)
     print("-" * len(header))
     for row in rows:
-        sites = "x".join(str(s) for s in row["sites"])
-        line = (f"{row['shape']:<12} {row['N']:>4} {str(row['C_in']) + '->' + str(row['C_out']):>11} {sites:>7} "
-                f"{row['kernel']:>2} {row['padding']:>3} {row['ours_ms']:>9.2f} {row['numpy_ms']:>9.2f} "
-                f"{row['numpy_over_ours']:>6.2f}")
-        if torch is not None:
-            line += f" {row['torch_ms']:>9.2f} {row['torch_over_ours']:>6.2f}"
-        print(line)
+        sites = "x".join(str(v) for v in row["sites"])
+        ratio = row.get("ours_over_torch")
+        met = "-" if ratio is None else ("yes" if ratio <= row["target"] else "NO")
+        print(f"{row['shape']:<12} {row['N']:>4} {str(row['C_in']) + '->' + str(row['C_out']):>11} {sites:>7} "
+              f"{row['kernel']:>2} {row['padding']:>3} {row['ours_ms']:>8.2f} {row['ours_gflops']:>7.1f} "
+              f"{row['numpy_ms']:>9.2f} {row['ours_over_numpy']:>6.2f} "
+              f"{row.get('torch_ms', float('nan')):>9.2f} {fmt_ratio(ratio):>6} {'<= ' + str(row['target']):>6}  {met:>3}"
+              f"  {fmt_ratio(row.get('ours_over_torch_best')):>14}")
     if torch is None:
         print("(torch not installed: `pip install torch` (CPU) adds the torch column)")
     worst = max(max(r["max_rel_diff_vs_numpy"], r.get("max_rel_diff_vs_torch", 0.0)) for r in rows)
     print(f"largest relative difference of y, dx, dJ, db against the references: {worst:.1e}")
 
+    print("\n2. locally connected layer + sigmoid, forward + backward; speedup = numpy batched-matmul ms / ours ms "
+          "(target >= 3)")
+    for row in local_rows:
+        sites = "x".join(str(v) for v in row["sites"])
+        print(f"{row['shape']:<12} {row['N']:>4} {str(row['C_in']) + '->' + str(row['C_out']):>11} {sites:>7} "
+              f"k{row['kernel']} p{row['padding']}: ours {row['ours_ms']:.2f} ms, numpy {row['numpy_bmm_ms']:.2f} ms, "
+              f"speedup {row['speedup']:.1f}x {'yes' if row['speedup'] >= 3 else 'NO'}  "
+              f"(max rel diff {row['max_rel_diff_vs_numpy']:.1e})")
+
+    print(f"\n3. training step, default shared digits model ({model.n_params} parameters), batch {STEP_BATCH}: "
+          f"forward + cross-entropy + backward + Adam")
+    line = f"ours {step['ours_ms']:.3f} ms"
+    if torch is not None:
+        line += (f", torch {step['torch_ms']:.3f} ms, ratio {step['ours_over_torch']:.2f} "
+                 f"(target <= 1.0: {'yes' if step['ours_over_torch'] <= 1.0 else 'NO'}; best-of ratio "
+                 f"{step['ours_over_torch_best']:.2f}; logits agree to {step['max_rel_diff_logits_vs_torch']:.1e})")
+    print(line)
+
+    if "startup" in results:
+        st = results["startup"]
+        print("\n4. start-up: import hamiltonian_cnn + build + first training step, fresh process "
+              f"(digits loading, {st['data_load_s']:.2f} s, not included)")
+        print(f"cold (empty Numba cache): {st['cold_total_s']:.2f} s (import {st['cold_import_s']:.2f} s) "
+              f"target < 10 s: {'yes' if st['cold_total_s'] < 10 else 'NO'}")
+        print(f"warm (cache filled):      {st['warm_total_s']:.2f} s (import {st['warm_import_s']:.2f} s) "
+              f"target < 2 s: {'yes' if st['warm_total_s'] < 2 else 'NO'}")
+        if results["cold_first_call"]:
+            print("every layer's first forward + backward in a fresh process, empty cache (target < 60 s):")
+            print("  " + ", ".join(f"{r['layer']} {r['first_call_s']:.1f} s" for r in results["cold_first_call"]))
+            slowest = max(r["first_call_s"] for r in results["cold_first_call"])
+            print(f"  slowest {slowest:.1f} s: {'yes' if slowest < 60 else 'NO'}")
+
     out = args.out / "results.json"
-    write_json_atomic(out, {"rows": rows, "repeats": repeats, "provenance": provenance(args, wall)})
-    print(f"wrote {out}")
-    return rows
+    write_json_atomic(out, {**results, "repeats": repeats, "provenance": provenance(args, wall)})
+    print(f"\nwrote {out}")
+    return results
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from scipy import special
 import hamiltonian_cnn as hc
 from hamiltonian_cnn.physics import get_ensemble
 from hamiltonian_cnn.physics.ensembles import MAX_CONFIGURATIONS
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, provenance
+from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, provenance
 
 ENSEMBLES = ("binary", "spin", "onehot")
 ACTIVATION = {"binary": "sigmoid", "spin": "tanh", "onehot": "softmax"}
@@ -266,7 +266,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="output folder (default experiments/results/boltzmann_ensembles/<time>)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    args.rate_units = args.rate_units or (20 if args.quick else 24)
+    check_cli_args(p, args, finite=("scale", "fd_step"))
+    args.rate_units = (20 if args.quick else 24) if args.rate_units is None else args.rate_units
     if not 2 <= args.rate_units <= 26:
         p.error(f"--rate-units: expected 2..26, got {args.rate_units}")
     if not 2 <= args.sweep_units <= 20:

@@ -15,11 +15,20 @@ import hamiltonian_cnn as hc
 from hamiltonian_cnn.physics import get_ensemble
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sites", type=int, default=24, help="units for the enumeration-rate run (<= 26)")
+    parser.add_argument("--sites", type=int, default=24, help="units for the enumeration-rate run (1..26)")
     args = parser.parse_args(argv)
+    if not 1 <= args.sites <= 26:
+        parser.error(f"--sites: expected 1..26 (2**26 configurations at most), got {args.sites}")
+    if args.seed < 0:
+        parser.error(f"--seed: expected an integer >= 0, got {args.seed}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     rng = np.random.default_rng(args.seed)
 
     print("1. Couplings: shared J_ab -> local J_{IJ,ab} (tied) -> full J_{IJ,ij}")
@@ -48,7 +57,7 @@ def main(argv=None):
         print(f"   {name:7s} marginals = {activation:7s}: max |enum - closed| = "
               f"{np.abs(marg - H.marginals(xs)).max():.1e}, log Z: {np.abs(log_z - H.log_partition(xs)).max():.1e}")
 
-    k = min(args.sites, 26)
+    k = args.sites
     ens = get_ensemble("binary")
     h = rng.normal(size=(1, k))
     ens.enumerate(h[:, :4])  # compile

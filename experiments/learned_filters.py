@@ -31,13 +31,15 @@ and sharing.png (unshared fraction per filter and the per-site correlation map),
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import time
 
 import numpy as np
 
 import hamiltonian_cnn as hc
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, provenance
+from hamiltonian_cnn._io import atomic_write_bytes
+from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, provenance
 
 RUNS = ("shared", "local", "local_tied")
 
@@ -212,14 +214,23 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="output folder (default experiments/results/learned_filters/<time>)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    args.epochs = args.epochs or (10 if args.quick else 40)
-    args.seeds = args.seeds or (1 if args.quick else 3)
-    if args.padding.lstrip("-").isdigit():
+    args.epochs = (10 if args.quick else 40) if args.epochs is None else args.epochs
+    args.seeds = (1 if args.quick else 3) if args.seeds is None else args.seeds
+    if args.padding.isdigit():
         args.padding = int(args.padding)
     elif args.padding not in ("valid", "same"):
-        p.error(f"--padding: expected an int, valid or same, got {args.padding!r}")
-    if min(args.channels, args.kernel, args.epochs, args.seeds) < 1 or args.lr <= 0:
+        p.error(f"--padding: expected an int >= 0, valid or same, got {args.padding!r}")
+    if min(args.channels, args.kernel, args.epochs, args.seeds) < 1 or not args.lr > 0:
         p.error("--channels, --kernel, --epochs, --seeds must be >= 1 and --lr > 0")
+    if isinstance(args.padding, int) and args.padding >= args.kernel:
+        p.error(f"--padding: expected less than --kernel ({args.kernel}): wider padding only adds sites that see "
+                f"zeros, got {args.padding}")
+    check_cli_args(p, args, finite=("lr",))
+    try:  # the block must fit the 8x8 digits
+        hc.output_size(8, args.kernel, padding=args.padding)
+    except ValueError as exc:
+        p.error(f"--kernel: a {args.kernel}x{args.kernel} window with padding {args.padding!r} does not fit "
+                f"the 8x8 digits ({exc})")
     return args
 
 
@@ -238,8 +249,9 @@ def main(argv=None):
         per_seed.append(result)
         if first_couplings is None:
             first_couplings = couplings
-            np.savez_compressed(os.path.join(out, ".couplings.tmp.npz"), **couplings)
-            os.replace(os.path.join(out, ".couplings.tmp.npz"), os.path.join(out, "couplings.npz"))
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **couplings)
+            atomic_write_bytes(os.path.join(out, "couplings.npz"), buffer.getvalue())
 
     def mean(values):
         return float(np.mean(values))

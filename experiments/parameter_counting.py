@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import hamiltonian_cnn as hc
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, provenance
+from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, provenance
 
 #: published totals the formulas must reproduce
 LENET5_PUBLISHED = 61_706  # LeNet-5 with a fully connected C3 (the usual modern reading)
@@ -241,6 +241,7 @@ def parse_args(argv=None):
         p.error("--side >= --window >= 1 and --kernels >= 1 are required")
     if not 5 <= args.small_side <= 40:
         p.error(f"--small-side: expected 5..40 (the full coupling is built densely), got {args.small_side}")
+    check_cli_args(p, args)
     return args
 
 

@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 import hamiltonian_cnn as hc
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, provenance
+from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, provenance
 
 
 def conv(k, s=1, d=1):
@@ -199,6 +199,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.channels < 1 or args.outputs < 1:
         p.error("--channels and --outputs must be >= 1")
+    check_cli_args(p, args)
     return args
 
 

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 import hamiltonian_cnn as hc
-from hamiltonian_cnn.sweep import CellStore, atomic_savefig, atomic_write_json, provenance, run_cells
+from hamiltonian_cnn.sweep import CellStore, atomic_savefig, atomic_write_json, check_cli_args, provenance, run_cells
 
 FAMILIES = ("shared", "local", "full")
 CONTROLS = ("original", "shuffled")
@@ -202,8 +202,8 @@ def parse_args(argv=None):
         args.seeds = min(args.seeds, 2)
         if args.sizes == p.get_default("sizes"):
             args.sizes = "100,all"
-        args.epochs = args.epochs or 8
-    args.epochs = args.epochs or 30
+        args.epochs = 8 if args.epochs is None else args.epochs
+    args.epochs = 30 if args.epochs is None else args.epochs
     couplings = [c.strip() for c in args.couplings.split(",") if c.strip()]
     bad = [c for c in couplings if c not in FAMILIES]
     if bad or not couplings:
@@ -217,6 +217,10 @@ def parse_args(argv=None):
         p.error("--seeds, --epochs and --workers must be >= 1 and --shifts >= 0")
     if args.executor == "dask" and not args.scheduler:
         p.error("--executor dask needs --scheduler ADDRESS")
+    sizes = [s.strip() for s in args.sizes.split(",")]
+    if not all(s == "all" or (s.isdigit() and int(s) >= 1) for s in sizes):
+        p.error(f"--sizes: expected comma-separated integers >= 1 or 'all', got {args.sizes!r}")
+    check_cli_args(p, args)
     return args
 
 

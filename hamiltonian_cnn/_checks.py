@@ -7,10 +7,19 @@ kernel runs. Every error names the argument, the value it got and what was expec
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
 FLOAT_DTYPES = (np.float32, np.float64)
+
+
+class DivergenceError(FloatingPointError, ValueError):
+    """Training produced NaN or Inf from finite inputs (a too large learning rate, usually).
+
+    A FloatingPointError (the arithmetic blew up) and a ValueError (the convention for bad
+    arguments: the message names the argument to change, ``lr`` or ``clip_norm``).
+    """
 
 
 def _describe(value) -> str:
@@ -57,10 +66,24 @@ def as_float_array(x, name: str, ndim=None, dtype=None, finite: bool = True) -> 
     if kind == "f" and arr.dtype.itemsize > 8:
         raise TypeError(f"{name}: expected float32 or float64, got dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=target)
+    if not arr.flags.writeable:
+        # Numba types a read-only array differently: passing it on would compile every kernel a
+        # second time. A writable copy keeps one compiled version (kernels never write into x).
+        arr = arr.copy()
     if finite and arr.size and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name}: contains {bad} NaN or Inf value(s); expected finite numbers")
     return arr
+
+
+def as_path(path, name: str = "path") -> str:
+    """A filesystem path (str, bytes or os.PathLike) as a non-empty string."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name}: expected a path (str or os.PathLike), got {_describe(path)}")
+    path = os.fsdecode(os.fspath(path))
+    if not path:
+        raise ValueError(f"{name}: expected a non-empty path, got ''")
+    return path
 
 
 def check_dtype(dtype, name: str = "dtype") -> np.dtype:
@@ -95,13 +118,15 @@ def as_int_tuple(value, n: int, name: str, minimum: int | None = None) -> tuple[
     return tuple(as_int(v, name, minimum) for v in items)
 
 
-def as_rng(seed) -> np.random.Generator:
-    """A numpy Generator from None, an int, a SeedSequence or a Generator."""
+def as_rng(seed, name: str = "seed") -> np.random.Generator:
+    """A numpy Generator from None, an int >= 0, a SeedSequence or a Generator."""
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None or isinstance(seed, np.random.SeedSequence):
         return np.random.default_rng(seed)
-    return np.random.default_rng(as_int(seed, "seed", minimum=0))
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name}: expected None, an integer >= 0, a SeedSequence or a Generator, got {_describe(seed)}")
+    return np.random.default_rng(as_int(seed, name, minimum=0))
 
 
 def choice(value, name: str, options) -> str:

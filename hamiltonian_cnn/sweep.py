@@ -26,7 +26,15 @@ from ._io import atomic_write_bytes
 
 def atomic_write_json(path, obj) -> str:
     """Write ``obj`` as JSON to ``path`` atomically (NaN is refused: results must be numbers)."""
-    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_jsonable)
+    from ._checks import as_path
+
+    path = as_path(path)
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_jsonable)
+    except ValueError as exc:  # NaN or Inf somewhere: refuse to write a result that is not a number
+        raise ValueError(f"obj: cannot be written as strict JSON ({exc}); results must be finite numbers") from None
+    except TypeError as exc:
+        raise TypeError(f"obj: cannot be written as JSON ({exc})") from None
     return atomic_write_bytes(path, (text + "\n").encode())
 
 
@@ -91,6 +99,36 @@ def provenance(args=None, seed=None, **extra) -> dict:
     return info
 
 
+def check_cli_args(parser, args, seeds=("seed",), finite=(), out="out") -> None:
+    """Checks every experiment script shares, reported with ``parser.error`` (exit status 2, the
+    option named): seeds are integers >= 0, ``finite`` floats are finite, and the ``--out`` folder
+    (when given) exists or can be created and is a folder."""
+    import math
+
+    def option(name):
+        return "--" + name.replace("_", "-")
+
+    for name in seeds:
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            parser.error(f"{option(name)}: expected an integer >= 0, got {value}")
+    for name in finite:
+        value = getattr(args, name)
+        if value is not None and not math.isfinite(value):
+            parser.error(f"{option(name)}: expected a finite number, got {value}")
+    folder = getattr(args, out, None) if out else None
+    if folder is not None:
+        folder = os.fspath(folder)
+        if not folder:
+            parser.error(f"{option(out)}: expected a folder, got ''")
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            parser.error(f"{option(out)}: cannot use {folder!r} as the output folder ({exc.strerror or exc})")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            parser.error(f"{option(out)}: the output folder {folder!r} is not writable")
+
+
 def cell_key(cell: dict) -> str:
     """A stable file name for a cell: readable parameters plus a short hash."""
     text = json.dumps(cell, sort_keys=True, default=_jsonable)
@@ -103,7 +141,9 @@ class CellStore:
     """One JSON file per finished cell, in ``<out>/cells/``."""
 
     def __init__(self, out_dir):
-        self.dir = os.path.join(os.fspath(out_dir), "cells")
+        from ._checks import as_path
+
+        self.dir = os.path.join(as_path(out_dir, "out_dir"), "cells")
         os.makedirs(self.dir, exist_ok=True)
 
     def path(self, cell) -> str:
@@ -115,9 +155,11 @@ class CellStore:
             return False
         try:
             with open(path) as fh:
-                return json.load(fh).get("cell") == json.loads(json.dumps(cell, default=_jsonable))
+                stored = json.load(fh)
+            return (isinstance(stored, dict) and "result" in stored
+                    and stored.get("cell") == json.loads(json.dumps(cell, default=_jsonable)))
         except (OSError, ValueError):
-            return False  # unreadable: recompute it
+            return False  # unreadable or not ours: recompute it
 
     def save(self, cell, result) -> None:
         atomic_write_json(self.path(cell), {"cell": cell, "result": result})
@@ -137,6 +179,19 @@ def run_cells(fn, cells, store: CellStore, workers=1, executor="local", schedule
     """
     from tqdm.auto import tqdm
 
+    from ._checks import as_int
+
+    if not callable(fn):
+        raise TypeError(f"fn: expected a function cell -> dict, got {type(fn).__name__}")
+    if not isinstance(store, CellStore):
+        raise TypeError(f"store: expected a CellStore, got {type(store).__name__}")
+    workers = as_int(workers, "workers", 1)
+    if executor not in ("local", "dask"):
+        raise ValueError(f"executor: expected 'local' or 'dask', got {executor!r}")
+    cells = list(cells)
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            raise TypeError(f"cells[{i}]: expected a dict of parameters, got {type(cell).__name__}")
     todo = [c for c in cells if not store.done(c)]
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc, disable=not progress, unit="cell")
     try:

@@ -16,6 +16,11 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+class IsADirectoryPathError(IsADirectoryError, ValueError):
+    """A path argument names a folder where a file is expected: an OSError like ``open`` raises,
+    and a ValueError like every other bad argument of the package."""
+
+
 def describe(value) -> str:
     """A short description of ``value`` for an error message."""
     if isinstance(value, np.ndarray):

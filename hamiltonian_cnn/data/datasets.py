@@ -86,7 +86,10 @@ def _cat_geometry(size, template):
     if template is None:
         T = CAT_TEMPLATE
     else:
-        T = np.asarray(template)
+        try:
+            T = np.asarray(template)
+        except (ValueError, TypeError) as exc:  # ragged nested lists
+            raise ValueError(f"template: expected a real 2-D array, got {describe(template)} ({exc})") from None
         if T.dtype.kind not in "fiub":
             raise TypeError(f"template: expected a real 2-D array, got dtype {T.dtype}")
         T = T.astype(np.float64)

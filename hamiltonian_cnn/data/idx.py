@@ -19,7 +19,7 @@ from .._io import atomic_write_bytes
 
 import numpy as np
 
-from ._validate import check_dtype, check_finite, check_path, describe
+from ._validate import IsADirectoryPathError, check_dtype, check_finite, check_path, describe
 
 __all__ = ["load_idx", "read_idx", "save_idx"]
 
@@ -43,7 +43,7 @@ def _read(path, name: str) -> np.ndarray:
     if not os.path.exists(path):
         raise FileNotFoundError(f"{where}: no such file")
     if os.path.isdir(path):
-        raise IsADirectoryError(f"{where}: is a directory, expected an IDX file")
+        raise IsADirectoryPathError(f"{where}: is a directory, expected an IDX file")
     with open(path, "rb") as fh:
         data = fh.read()
     if data[:2] == _GZIP_MAGIC:
@@ -101,6 +101,9 @@ def load_idx(images_path, labels_path=None, *, dtype=np.float32):
             f"images_path {ipath!r}: expected a 3-D IDX array (N, H, W), got {images.ndim}-D "
             f"with dims {images.shape}"
         )
+    if 0 in images.shape[1:]:
+        raise ValueError(f"images_path {ipath!r}: images of {images.shape[1]}x{images.shape[2]} sites; "
+                         f"expected at least 1x1")
     check_finite(images, f"images_path {ipath!r}")
     if images.dtype == np.uint8:
         X = images.astype(dt) / dt.type(255)
@@ -162,4 +165,6 @@ def save_idx(path, array, gzip: bool = False) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"path {path!r}: folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryPathError(f"path {path!r}: is a directory, expected a file name")
     atomic_write_bytes(path, payload, make_dirs=False)

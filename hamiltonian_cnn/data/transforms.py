@@ -30,6 +30,9 @@ def _check_images(X, name: str = "X") -> np.ndarray:
         raise ValueError(
             f"{name}: expected a 4-D array (N, C, H, W) or 3-D (N, C, L), got shape {X.shape}"
         )
+    if 0 in X.shape:
+        raise ValueError(f"{name}: expected at least one sample, one channel and one site per axis, "
+                         f"got shape {X.shape}")
     check_finite(X, name)
     return X
 

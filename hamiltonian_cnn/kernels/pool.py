@@ -8,61 +8,67 @@ Zero padding never wins a max (it is -inf for max pooling, as in PyTorch); for t
 caller chooses the divisor of each window (the full window, padding included, or only the
 sites inside the input).
 
-The forward passes run in parallel over (sample, channel), each owning its slice of the output;
-the backward passes are cheap scatters and run serially.
+All four run serially (and release the GIL): pooling reads each input once and does next to
+no arithmetic, so a parallel kernel would mostly add its compile time (seconds, at the first
+call) and the cost of waking threads (tens of microseconds, at every call).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def max_pool_forward(x, r0, r1, c0, c1):
-    """y[n, c, I, J] = max of the window; also the flat input index (row * W + col) of the max."""
+    """y[n, c, I, J] = max of the window; also the flat input index (row * W + col) of the max
+    (the first one on ties; the comparison is a select, not a branch, as random data would
+    mispredict half of them)."""
     n_batch, n_ch, height, width = x.shape
     oh, ow = r0.shape[0], c0.shape[0]
     y = np.empty((n_batch, n_ch, oh, ow), dtype=x.dtype)
     arg = np.empty((n_batch, n_ch, oh, ow), dtype=np.int64)
-    for t in prange(n_batch * n_ch):
-        n = t // n_ch
-        c = t % n_ch
-        for i in range(oh):
-            for j in range(ow):
-                best = x[n, c, r0[i], c0[j]]
-                where = r0[i] * width + c0[j]
-                for r in range(r0[i], r1[i]):
-                    for q in range(c0[j], c1[j]):
-                        v = x[n, c, r, q]
-                        if v > best:
-                            best = v
-                            where = r * width + q
-                y[n, c, i, j] = best
-                arg[n, c, i, j] = where
+    x3 = x.reshape(n_batch, n_ch, height * width)
+    for n in range(n_batch):
+        for c in range(n_ch):
+            plane = x3[n, c]
+            y_plane, arg_plane = y[n, c], arg[n, c]
+            for i in range(oh):
+                for j in range(ow):
+                    where = r0[i] * width + c0[j]
+                    best = plane[where]
+                    for r in range(r0[i], r1[i]):
+                        for q in range(r * width + c0[j], r * width + c1[j]):
+                            v = plane[q]
+                            better = v > best
+                            best = v if better else best
+                            where = q if better else where
+                    y_plane[i, j] = best
+                    arg_plane[i, j] = where
     return y, arg
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def max_pool_backward(dy, arg, height, width):
     """dx: each dy goes to the input site that won its window (added where windows overlap)."""
     n_batch, n_ch, oh, ow = dy.shape
     dx = np.zeros((n_batch, n_ch, height, width), dtype=dy.dtype)
-    for t in range(n_batch * n_ch):
-        n = t // n_ch
-        c = t % n_ch
-        for i in range(oh):
-            for j in range(ow):
-                where = arg[n, c, i, j]
-                dx[n, c, where // width, where % width] += dy[n, c, i, j]
+    dx3 = dx.reshape(n_batch, n_ch, height * width)
+    for n in range(n_batch):
+        for c in range(n_ch):
+            plane = dx3[n, c]
+            d_plane, arg_plane = dy[n, c], arg[n, c]
+            for i in range(oh):
+                for j in range(ow):
+                    plane[arg_plane[i, j]] += d_plane[i, j]
     return dx
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def avg_pool_forward(x, r0, r1, c0, c1, divisor):
     """y[n, c, I, J] = (sum of the window) / divisor[I, J]."""
     n_batch, n_ch, height, width = x.shape
     oh, ow = r0.shape[0], c0.shape[0]
     y = np.empty((n_batch, n_ch, oh, ow), dtype=x.dtype)
-    for t in prange(n_batch * n_ch):
+    for t in range(n_batch * n_ch):
         n = t // n_ch
         c = t % n_ch
         for i in range(oh):
@@ -75,7 +81,7 @@ def avg_pool_forward(x, r0, r1, c0, c1, divisor):
     return y
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def avg_pool_backward(dy, r0, r1, c0, c1, divisor, height, width):
     """dx: each dy / divisor spread evenly over its window."""
     n_batch, n_ch, oh, ow = dy.shape

@@ -10,11 +10,13 @@ layer). It is exactly col2im(J^T d), the dx of the forward convolution; its grad
 forward convolution (dd = conv(df, J)) and the forward convolution's weight gradient with the
 roles of input and output swapped (dJ = d (x) im2col(df)).
 
-Parallel over ``n_chunks`` chunks of the batch as in conv.py; weight gradients go to per-chunk buffers.
+The batch is processed in ``n_chunks`` consecutive pieces (weight gradients in per-piece buffers,
+summed in order); the kernels release the GIL, and the layer runs pieces of a batch on threads
+as in conv.py.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .activations import activate, derivative_from_output
 from .conv import add_into, batch_chunks, block_size, col2im, gather_rows, im2col, scatter_rows, sum_parts
@@ -77,7 +79,7 @@ def _backward_chunk(d, w, z, dz, sh, sw, ph, pw, dh, dw, kh, kw, act, start, sto
             scatter_rows(np.dot(w[g], cview), n0, n1, g * o_group, dd)  # dd = conv(delta, J)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def transpose_forward(d, weight, bias, sh, sw, ph, pw, dh, dw, groups, height, width, act, n_chunks):
     """z = g(conv_transpose(d, J) + b): d (N, O, OH, OW), weight (O, C/groups, KH, KW), bias (C,)
     -> z (N, C, height, width). (height, width) is the output size, output padding included."""
@@ -86,13 +88,13 @@ def transpose_forward(d, weight, bias, sh, sw, ph, pw, dh, dw, groups, height, w
     w = weight.reshape(groups, n_in // groups, c_group * kh * kw)
     z = np.zeros((n_batch, c_group * groups, height, width), dtype=d.dtype)
     n_chunks = batch_chunks(n_chunks, n_batch)
-    for t in prange(n_chunks):
+    for t in range(n_chunks):
         _forward_chunk(d, w, bias, sh, sw, ph, pw, dh, dw, kh, kw, act,
                        t * n_batch // n_chunks, (t + 1) * n_batch // n_chunks, z)
     return z
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def transpose_backward(d, weight, z, dz, sh, sw, ph, pw, dh, dw, groups, act, n_chunks):
     """Gradients of transpose_forward from its saved output z and dL/dz.
 
@@ -107,7 +109,7 @@ def transpose_backward(d, weight, z, dz, sh, sw, ph, pw, dh, dw, groups, act, n_
     n_chunks = batch_chunks(n_chunks, n_batch)
     dw_part = np.zeros((n_chunks, groups, o_group, k), dtype=d.dtype)
     db_part = np.zeros((n_chunks, z.shape[1]))
-    for t in prange(n_chunks):
+    for t in range(n_chunks):
         _backward_chunk(d, w, z, dz, sh, sw, ph, pw, dh, dw, kh, kw, act,
                         t * n_batch // n_chunks, (t + 1) * n_batch // n_chunks, dd, dw_part[t], db_part[t])
     dweight, dbias = sum_parts(dw_part, db_part, d)

@@ -34,6 +34,21 @@ def _seeds(seed, n):
     return [int(s.generate_state(1)[0]) for s in ss.spawn(n)]
 
 
+def _check_fit_defaults(fit_defaults):
+    """The training defaults given to ``build`` are checked now, not at the first ``fit``."""
+    from .optim import OPTIMIZERS, _check_hyper
+
+    for key in ("epochs", "batch_size"):
+        if key in fit_defaults:
+            as_int(fit_defaults[key], key, 1)
+    if "lr" in fit_defaults:
+        _check_hyper(fit_defaults["lr"], "lr", 0.0, open_low=True)
+    if "weight_decay" in fit_defaults:
+        _check_hyper(fit_defaults["weight_decay"], "weight_decay")
+    if "optimizer" in fit_defaults:
+        choice(fit_defaults["optimizer"], "optimizer", OPTIMIZERS)
+
+
 def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, activation, dtype, seed):
     """One coupling layer of the given family and its output shape."""
     from . import FullCoupled, LocalConv1d, LocalConv2d, SharedConv1d, SharedConv2d
@@ -87,6 +102,7 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=(1
     unknown = set(fit_defaults) - set(FIT_DEFAULTS)
     if unknown:
         raise TypeError(f"build: unexpected keyword(s) {sorted(unknown)}")
+    _check_fit_defaults(fit_defaults)
     nd = len(input_shape) - 1
     if preset is not None:
         choice(preset, "preset", ("lenet5",))

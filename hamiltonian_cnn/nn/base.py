@@ -13,7 +13,9 @@ Numba kernels index without bounds checks.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import os
 
 import numpy as np
 
@@ -23,33 +25,58 @@ from ..physics.formulas import Geometry
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", None)
 
-_BLAS_CONTROLLER = None
+_BLAS_LIBS = None  # threadpoolctl controllers of the loaded BLAS libraries (found once), or []
+
+
+class _BlasOneThread:
+    """Sets every BLAS library to one thread on entry and restores each count on exit.
+
+    A few microseconds, unlike ``threadpoolctl.threadpool_limits`` (which inspects every loaded
+    library on each use): the layers enter it on every forward/backward of a kernel that calls BLAS.
+    """
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self):
+        saved = []
+        for lib in _BLAS_LIBS:
+            n = lib.get_num_threads()
+            if n is not None and n != 1:
+                lib.set_num_threads(1)
+                saved.append((lib, n))
+        self._saved = saved
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in self._saved:
+            lib.set_num_threads(n)
+        return False
 
 
 def blas_single_thread():
     """Context: BLAS on one thread while a kernel that is parallel over the batch runs.
 
-    The kernels cut the batch into one chunk per Numba thread and call BLAS inside each chunk; a
-    multi-threaded BLAS would start its own threads on the same cores, and OpenBLAS's spin-waiting
-    threads slow Numba's by an order of magnitude. With one Numba thread nothing is limited.
-    Uses threadpoolctl (installed with scikit-learn); without it, this does nothing.
+    The layers run pieces of a batch on threads (run_chunks) and the im2col kernels call BLAS in
+    each piece; a multi-threaded BLAS would start its own threads on the same cores, and
+    OpenBLAS's spin-waiting threads slow ours down by an order of magnitude. With one Numba thread nothing is
+    limited. Uses threadpoolctl (installed with scikit-learn); without it, this does nothing.
     """
-    global _BLAS_CONTROLLER
+    global _BLAS_LIBS
     import numba
 
     if numba.get_num_threads() <= 1:
         return contextlib.nullcontext()
-    if _BLAS_CONTROLLER is None:
+    if _BLAS_LIBS is None:
         try:
             import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that Numba calls: load it first)
             from threadpoolctl import ThreadpoolController
 
-            _BLAS_CONTROLLER = ThreadpoolController()
+            _BLAS_LIBS = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
         except Exception:  # pragma: no cover - threadpoolctl missing or broken
-            _BLAS_CONTROLLER = False
-    if _BLAS_CONTROLLER is False:
+            _BLAS_LIBS = []
+    if not _BLAS_LIBS:
         return contextlib.nullcontext()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+    return _BlasOneThread()
 
 
 def check_activation(activation) -> str | None:
@@ -119,10 +146,103 @@ def as4d(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2]) if a.ndim == 3 else a
 
 
-def n_chunks() -> int:
-    """How many pieces of the batch the kernels run in parallel: the Numba thread count."""
+#: below this many floating-point operations a kernel call runs on the calling thread alone: handing
+#: work to another thread costs 20-50 microseconds (far more when the cores are busy with other
+#: work), which is what a call this small takes in all
+PARALLEL_MIN_FLOPS = 10_000_000
+
+
+_POOL = None  # (process id, workers, ThreadPoolExecutor): made on first use, again after a fork
+
+
+def _thread_pool(workers: int):
+    global _POOL
+    pid = os.getpid()
+    if _POOL is None or _POOL[0] != pid or _POOL[1] < workers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = (pid, workers, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hamiltonian_cnn"))
+    return _POOL[2]
+
+
+def scratch(store, key, size: int, dtype, zero: bool = False) -> np.ndarray:
+    """A 1D work array of ``size`` entries, kept in ``store`` (a dict owned by a layer) under ``key``
+    and reused by the next call: allocating the kernels' scratch afresh at every call costs page
+    faults (large blocks come straight from the OS), often more than a small kernel itself.
+    ``store`` None: a new array. ``zero``: filled with 0."""
+    dtype = np.dtype(dtype)
+    if store is None:
+        return np.zeros(size, dtype) if zero else np.empty(size, dtype)
+    arr = store.get(key)
+    if arr is None or arr.size < size or arr.dtype != dtype:
+        arr = np.empty(max(size, 1), dtype)
+        store[key] = arr
+    arr = arr[:size]
+    if zero:
+        arr[...] = 0
+    return arr
+
+
+#: pieces per thread that run_chunks cuts a large batch into: threads that finish early take the
+#: pieces of one slowed down by other work on its core, and the last piece to finish is small.
+#: A call of fewer than BALANCE_MIN_FLOPS operations takes one piece per thread: its pieces would
+#: be too small to run efficiently.
+PIECES_PER_THREAD = 3
+BALANCE_MIN_FLOPS = 100_000_000
+
+
+def pieces_per_thread(flops) -> int:
+    return PIECES_PER_THREAD if flops >= BALANCE_MIN_FLOPS else 1
+
+
+def run_chunks(fn, n_batch: int, chunks: int, per_thread: int | None = None, granule: int = 1) -> list:
+    """[fn(slot, t, a, b) for the consecutive pieces t = 0, 1, ... [a, b) of range(n_batch)], in order.
+
+    ``chunks`` threads (the calling one and chunks - 1 workers; ``slot`` says which, for per-thread
+    scratch) take the ``per_thread`` (default PIECES_PER_THREAD) x ``chunks`` pieces in turn until none is left (the kernels
+    release the GIL, so they run at the same time). Pieces start at multiples of ``granule``
+    samples (a kernel's natural block), when there are enough of them. Each piece writes its own slices of the outputs and returns its own partial
+    gradients, which the caller sums in piece order: no race, and the result does not depend on
+    which thread ran what. Plain threads rather than Numba's ``prange``: a parallel Numba kernel
+    costs seconds more to compile, and start-up time is part of what users wait for.
+    """
+    chunks = max(1, min(chunks, n_batch))
+    if chunks == 1:
+        return [fn(0, 0, 0, n_batch)]
+    granule = max(1, min(granule, n_batch // chunks))
+    n_units = -(-n_batch // granule)
+    n_pieces = min(n_units, max(1, PIECES_PER_THREAD if per_thread is None else per_thread) * chunks)
+    cuts = [min(n_batch, (t * n_units // n_pieces) * granule) for t in range(n_pieces + 1)]
+    bounds = list(zip(cuts[:-1], cuts[1:]))
+    results = [None] * n_pieces
+    turns = itertools.count()  # next() is atomic under the GIL
+
+    def work(slot):
+        for t in iter(turns.__next__, None):
+            if t >= n_pieces:
+                return
+            results[t] = fn(slot, t, *bounds[t])
+
+    futures = [_thread_pool(chunks - 1).submit(work, slot) for slot in range(1, chunks)]
+    try:
+        work(0)
+    finally:
+        from concurrent.futures import wait
+
+        wait(futures)  # never leave a piece running on buffers the caller is about to use
+    for future in futures:
+        future.result()  # a worker's exception, if any
+    return results
+
+
+def n_chunks(flops=None) -> int:
+    """How many threads run pieces of the batch (see run_chunks): the Numba thread count
+    (``numba.set_num_threads``), or 1 for a call of fewer than PARALLEL_MIN_FLOPS operations
+    (``flops`` None: always the thread count)."""
     import numba
 
+    if flops is not None and flops < PARALLEL_MIN_FLOPS:
+        return 1
     return numba.get_num_threads()
 
 
@@ -202,12 +322,24 @@ class Layer:
             raise ValueError(f"x: {name} expected a {want} array (N, ...), got shape {x.shape}")
         if x.ndim < 1 or x.shape[0] == 0:
             raise ValueError(f"x: {name} expected at least one sample (axis 0), got shape {x.shape}")
-        try:
-            self.output_shape(x.shape[1:])
-        except ValueError as exc:
-            raise ValueError(f"x: shape {x.shape} (batch first) does not fit {name}: {exc}") from None
+        # a layer's configuration is fixed once built, so a per-sample shape that fitted once fits again
+        fitted = self.__dict__.setdefault("_fitted_shapes", set())
+        if x.shape[1:] not in fitted:
+            try:
+                self.output_shape(x.shape[1:])
+            except ValueError as exc:
+                raise ValueError(f"x: shape {x.shape} (batch first) does not fit {name}: {exc}") from None
+            fitted.add(x.shape[1:])
         self._last_dtype = x.dtype
         return x
+
+    @property
+    def _scratch(self) -> dict:
+        """This layer's reusable kernel scratch arrays (see scratch); not part of its state."""
+        store = self.__dict__.get("_scratch_store")
+        if store is None:
+            store = self.__dict__["_scratch_store"] = {}
+        return store
 
     def _dtype_config(self):
         return None if self._dtype is None else self._dtype.name
@@ -218,9 +350,12 @@ class Layer:
         if not isinstance(value, np.ndarray) or value.shape != tuple(shape):
             got = f"shape {value.shape}" if isinstance(value, np.ndarray) else repr(type(value))
             raise ValueError(f"params[{key!r}]: expected an array of shape {tuple(shape)}, got {got}")
+        if value.dtype.kind not in "fiu":
+            raise TypeError(f"params[{key!r}]: expected a real float array, got dtype {value.dtype}")
         if not np.all(np.isfinite(value)):
             raise ValueError(f"params[{key!r}]: contains NaN or Inf; expected finite numbers")
-        return np.ascontiguousarray(value, dtype=self._dtype)
+        value = np.ascontiguousarray(value, dtype=self._dtype)
+        return value if value.flags.writeable else value.copy()  # one compiled kernel type, see as_float_array
 
     def _init_grads(self):
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}

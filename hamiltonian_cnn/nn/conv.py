@@ -12,21 +12,149 @@ import math
 import numpy as np
 
 from .._checks import as_int, as_int_tuple, as_rng
-from ..kernels.conv import shared_backward, shared_forward
+from ..kernels.conv import direct_backward, direct_forward, im2col_backward, im2col_forward
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import make_geometry, normalize_padding
 from .base import (
     Layer,
     activation_code,
     as4d,
+    blas_single_thread,
     check_activation,
     init_weight,
     jsonable,
     kernel_geometry,
     n_chunks,
+    pieces_per_thread,
+    run_chunks,
+    scratch,
     seed_config,
     spatial_shape,
 )
+
+
+METHODS = ("auto", "direct", "im2col")
+
+
+def conv_method(stride, method: str = "auto") -> str:
+    """Which kernels compute a convolution: "direct" (shifted rows, no BLAS) needs stride 1 on every
+    axis and is the faster one there (it reuses each loaded input for 2 outputs x 8 window
+    offsets, in vector loops, with no column buffer to fill); "im2col" (columns + BLAS) takes any
+    stride. ``method`` forces one ("direct" falls back to "im2col" where it cannot run)."""
+    if method == "im2col" or any(s != 1 for s in stride):
+        return "im2col"
+    return "direct"
+
+
+# ---------------------------------------------------------------- kernel drivers
+# The kernels run on whole (pieces of) batches; these prepare their inputs (tap tables, scratch
+# buffers: numpy allocations here cost microseconds, inside Numba they cost compile time), run
+# pieces of the batch on threads (run_chunks) and sum the pieces' weight gradients in order.
+# x4, w4 are 2D layouts ((N, C, 1, L) for 1D); ``chunks`` is the number of threads; ``store`` a
+# layer's dict of reusable scratch arrays (base.scratch; None: fresh arrays).
+
+
+def _round4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def direct_taps(w4, groups):
+    """The direct kernels' tap tables: forward (groups, O_g even, C_g KH KW rounded to 4) and dx
+    (groups, C_g even, O_g KH KW rounded to 4), zero-padded."""
+    n_out, c_group, kh, kw = w4.shape
+    o_group = n_out // groups
+    n_taps, n_taps_dx = c_group * kh * kw, o_group * kh * kw
+    wt = np.zeros((groups, o_group + o_group % 2, _round4(n_taps)), dtype=w4.dtype)
+    wt[:, :o_group, :n_taps] = w4.reshape(groups, o_group, n_taps)
+    wtb = np.zeros((groups, c_group + c_group % 2, _round4(n_taps_dx)), dtype=w4.dtype)
+    wtb[:, :c_group, :n_taps_dx] = (w4.reshape(groups, o_group, c_group, kh * kw).transpose(0, 2, 1, 3)
+                                    .reshape(groups, c_group, n_taps_dx))
+    return wt, wtb
+
+
+def direct_block(count: int, hp: int, wp: int, channels: int) -> int:
+    """Samples laid side by side in one block of the direct kernels: rows of about 1024 sites
+    (long vector loops), at most 64 Ki entries per channel buffer, blocks of even sizes."""
+    plane = hp * wp
+    block = max(1, min(count, -(-1024 // plane), (1 << 16) // max(1, channels * plane)))
+    n_blocks = -(-count // block)
+    return max(1, -(-count // n_blocks))
+
+
+def direct_conv_forward(x4, w4, b, ph, pw, dh, dw, groups, act, oh, ow, chunks, store=None):
+    """y (N, O, oh, ow) of a stride-1 convolution by the direct kernel, on ``chunks`` threads."""
+    n_out, c_group, kh, kw = w4.shape
+    hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
+    wt, _ = direct_taps(w4, groups)
+    y4 = np.empty((x4.shape[0], n_out, oh, ow), dtype=x4.dtype)
+
+    def piece(slot, t, a, e):
+        block = direct_block(e - a, hp, wp, max(c_group, 2))
+        work = scratch(store, ("fwd", slot), (c_group + 2) * hp * wp * block, x4.dtype)
+        offs = scratch(store, ("fwd offs", slot), wt.shape[2], np.int64, zero=True)
+        direct_forward(x4[a:e], wt, b, ph, pw, dh, dw, kh, kw, block, act, y4[a:e], work, offs)
+
+    run_chunks(piece, x4.shape[0], chunks, pieces_per_thread(2 * x4.shape[0] * oh * ow * w4.size),
+               direct_block(x4.shape[0], hp, wp, max(c_group, 2)))
+    return y4
+
+
+def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, store=None):
+    """(dx, dJ, db) of a stride-1 convolution by the direct kernel, on ``chunks`` threads."""
+    n_out, c_group, kh, kw = w4.shape
+    o_group = n_out // groups
+    oh, ow = y4.shape[2], y4.shape[3]
+    hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
+    wt, wtb = direct_taps(w4, groups)
+    o_pad, n_taps = wt.shape[1], wt.shape[2]
+    dx4 = np.empty_like(x4)
+
+    def piece(slot, t, a, e):
+        block = direct_block(e - a, hp, wp, max(c_group, o_pad))
+        size = hp * wp * block
+        margin = dh * (kh - 1) * wp * block + dw * (kw - 1)
+        work = scratch(store, ("bwd", slot), (c_group + 2 + o_pad) * size + o_pad * margin + 2 * n_taps, x4.dtype)
+        offs = scratch(store, ("bwd offs", slot), n_taps + wtb.shape[2], np.int64, zero=True)
+        dw_acc = scratch(store, ("dw", t), wt.size, np.float64, zero=True).reshape(wt.shape)
+        db_acc = scratch(store, ("db", t), n_out, np.float64, zero=True)
+        direct_backward(x4[a:e], wt, wtb, y4[a:e], dy4[a:e], ph, pw, dh, dw, kh, kw, block, act, dx4[a:e],
+                        dw_acc, db_acc, work, offs)
+        return dw_acc, db_acc
+
+    parts = run_chunks(piece, x4.shape[0], chunks, pieces_per_thread(4 * x4.shape[0] * oh * ow * w4.size),
+                       direct_block(x4.shape[0], hp, wp, max(c_group, o_pad)))
+    dw_acc, db = parts[0]
+    for dw_part, db_part in parts[1:]:
+        dw_acc, db = dw_acc + dw_part, db + db_part
+    dweight = dw_acc[:, :o_group, :c_group * kh * kw].reshape(w4.shape)
+    return dx4, dweight.astype(w4.dtype), db.astype(w4.dtype)
+
+
+def im2col_conv_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, groups, act, oh, ow, chunks):
+    """y (N, O, oh, ow) of a convolution (any stride) by im2col + BLAS, on ``chunks`` threads."""
+    y4 = np.empty((x4.shape[0], w4.shape[0], oh, ow), dtype=x4.dtype)
+
+    def piece(slot, t, a, e):
+        im2col_forward(x4[a:e], w4, b, sh, sw, ph, pw, dh, dw, groups, act, y4[a:e])
+
+    with blas_single_thread():
+        run_chunks(piece, x4.shape[0], chunks)
+    return y4
+
+
+def im2col_conv_backward(x4, w4, y4, dy4, sh, sw, ph, pw, dh, dw, groups, act, chunks):
+    """(dx, dJ, db) of a convolution (any stride) by im2col + BLAS, on ``chunks`` threads."""
+    dx4 = np.empty_like(x4)
+
+    def piece(slot, t, a, e):
+        return im2col_backward(x4[a:e], w4, y4[a:e], dy4[a:e], sh, sw, ph, pw, dh, dw, groups, act, dx4[a:e])
+
+    with blas_single_thread():
+        parts = run_chunks(piece, x4.shape[0], chunks)
+    dweight, db = parts[0]
+    for dw_part, db_part in parts[1:]:
+        dweight, db = dweight + dw_part, db + db_part
+    return dx4, dweight.astype(w4.dtype), db.astype(w4.dtype)
 
 
 def check_padding(padding, nd: int, kernel, stride, dilation):
@@ -37,7 +165,8 @@ def check_padding(padding, nd: int, kernel, stride, dilation):
 
 class _SharedConv(Layer):
     nd = 2
-    _uses_blas = True
+    #: "auto" (by shape, see conv_method), or force "direct" / "im2col" (the tests run both)
+    _method = "auto"
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  activation="sigmoid", dtype=np.float32, seed=None, bias=True):
@@ -93,16 +222,28 @@ class _SharedConv(Layer):
         sh, sw, ph, pw, dh, dw, oh, ow = kernel_geometry(geo)
         w, b = self._weights()
         x4, w4 = as4d(x), as4d(w)
-        y4 = shared_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, self.groups, oh, ow, activation_code(self.activation),
-                            n_chunks())
+        act = activation_code(self.activation)
+        method = conv_method(self.stride, self._method)
+        flops = 2 * x.shape[0] * oh * ow * w.size  # multiply-adds of the field, times 2
+        if method == "direct":
+            y4 = direct_conv_forward(x4, w4, b, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(flops),
+                                     self._scratch)
+        else:
+            y4 = im2col_conv_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(flops))
         y = y4.reshape((x.shape[0], self.out_ch) + geo.out_sites)
-        return y, (x4, w4, y4, geo, x.shape)
+        return y, (x4, w4, y4, geo, x.shape, method, flops)
 
     def _backward(self, dy, saved):
-        x4, w4, y4, geo, x_shape = saved
+        x4, w4, y4, geo, x_shape, method, flops = saved
         sh, sw, ph, pw, dh, dw, _, _ = kernel_geometry(geo)
-        dx4, dw4, db = shared_backward(x4, w4, y4, dy.reshape(y4.shape), sh, sw, ph, pw, dh, dw,
-                                       self.groups, activation_code(self.activation), n_chunks())
+        act = activation_code(self.activation)
+        dy4 = dy.reshape(y4.shape)
+        if method == "direct":
+            dx4, dw4, db = direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, self.groups, act, n_chunks(2 * flops),
+                                                self._scratch)
+        else:
+            dx4, dw4, db = im2col_conv_backward(x4, w4, y4, dy4, sh, sw, ph, pw, dh, dw, self.groups, act,
+                                                n_chunks(2 * flops))
         grads = {"J": dw4.reshape(self.weight_shape)}
         if self.use_bias:
             grads["b"] = db

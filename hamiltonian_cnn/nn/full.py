@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .._checks import as_int, as_rng
-from ..kernels.full import full_backward, full_forward
+from ..kernels.full import activate_inplace, delta_planes
 from ..physics.couplings import FullCoupling
 from .base import (
     Layer,
@@ -22,10 +22,25 @@ from .base import (
     check_activation,
     init_weight,
     jsonable,
-    n_chunks,
     sample_shape,
     seed_config,
 )
+
+
+def full_forward(x2, w, b, act):
+    """y = g(x2 @ J^T + b) for x2 (N, F), J (K, F), b (K,): one BLAS product, then the epilogue in place."""
+    y2 = x2 @ w.T
+    y2 += b
+    activate_inplace(y2.reshape(-1), act)
+    return y2
+
+
+def full_backward(x2, w, y2, dy2, act):
+    """(dx (N, F), dJ (K, F), db (K,)) of full_forward from its saved output y2 and dL/dy2."""
+    delta = np.empty_like(y2)
+    delta_planes(y2, dy2, act, delta, np.zeros(y2.shape[0]), 0)
+    db = delta.sum(axis=0, dtype=np.float64).astype(y2.dtype)
+    return delta @ w, delta.T @ x2, db
 
 
 def _features(value, name: str) -> tuple[int, ...]:
@@ -39,7 +54,6 @@ def _features(value, name: str) -> tuple[int, ...]:
 
 class FullCoupled(Layer):
     """y = g(J x + b) with J the full coupling between all input and all output units."""
-    _uses_blas = True
 
     def __init__(self, in_features, out_features, activation="sigmoid", dtype=np.float32, seed=None, bias=True):
         super().__init__(dtype)
@@ -73,12 +87,12 @@ class FullCoupled(Layer):
         b = (self._param("b", self.out_shape).reshape(self.out_size) if self.use_bias
              else np.zeros(self.out_size, self.dtype))
         x2 = x.reshape(x.shape[0], self.in_size)
-        y2 = full_forward(x2, w, b, activation_code(self.activation), n_chunks())
+        y2 = full_forward(x2, w, b, activation_code(self.activation))
         return y2.reshape((x.shape[0],) + self.out_shape), (x2, w, y2, x.shape)
 
     def _backward(self, dy, saved):
         x2, w, y2, x_shape = saved
-        dx2, dw, db = full_backward(x2, w, y2, dy.reshape(y2.shape), activation_code(self.activation), n_chunks())
+        dx2, dw, db = full_backward(x2, w, y2, dy.reshape(y2.shape), activation_code(self.activation))
         grads = {"J": dw.reshape(self.weight_shape)}
         if self.use_bias:
             grads["b"] = db.reshape(self.out_shape)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .._checks import as_int, as_int_tuple, as_rng
-from ..kernels.local import local_backward, local_forward
+from ..kernels.local import local_backward_batch, local_forward_batch
 from ..physics.couplings import LocalCoupling
 from ..physics.formulas import make_geometry
 from .base import (
@@ -22,10 +22,81 @@ from .base import (
     check_activation,
     init_weight,
     kernel_geometry,
+    n_chunks,
+    run_chunks,
+    scratch,
     seed_config,
     spatial_shape,
 )
 from .conv import check_padding
+
+
+def _round(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def local_taps(w6):
+    """The batch kernels' weight tables from J (O, OH, OW, C, KH, KW), per site: (P, O even, T rounded
+    up to 4) for the field and (P, T even, O rounded up to 4) for dx, zero-padded (T = C KH KW,
+    P = OH OW)."""
+    n_out = w6.shape[0]
+    n_sites, n_taps = w6.shape[1] * w6.shape[2], int(np.prod(w6.shape[3:]))
+    w3 = w6.reshape(n_out, n_sites, n_taps)
+    wt = np.zeros((n_sites, _round(n_out, 2), _round(n_taps, 4)), dtype=w6.dtype)
+    wt[:, :n_out, :n_taps] = w3.transpose(1, 0, 2)
+    wtt = np.zeros((n_sites, _round(n_taps, 2), _round(n_out, 4)), dtype=w6.dtype)
+    wtt[:, :n_taps, :n_out] = w3.transpose(1, 2, 0)
+    return wt, wtt
+
+
+def local_block(count: int) -> int:
+    """Samples the local kernels lay side by side (the vector length): up to 128, in even blocks."""
+    n_blocks = -(-count // 128)
+    return max(1, -(-count // n_blocks))
+
+
+def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None):
+    """y (N, O, OH, OW) of a locally connected layer by the batch kernels, on ``chunks`` threads
+    (``store``: a layer's dict of reusable scratch arrays, see base.scratch; None: fresh arrays)."""
+    n_out, oh, ow, c_in, kh, kw = w6.shape
+    hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
+    wt, _ = local_taps(w6)
+    bias = np.ascontiguousarray(b3.reshape(n_out, oh * ow))
+    y4 = np.empty((x4.shape[0], n_out, oh, ow), dtype=x4.dtype)
+
+    def piece(slot, t, a, e):
+        block = local_block(e - a)
+        work = scratch(store, ("fwd", slot), block * (2 * c_in * hp * wp + 2 + n_out * oh * ow), x4.dtype)
+        offs = scratch(store, ("fwd offs", slot), wt.shape[2], np.int64, zero=True)
+        local_forward_batch(x4[a:e], wt, bias, sh, sw, ph, pw, kh, kw, block, act, y4[a:e], work, offs)
+
+    run_chunks(piece, x4.shape[0], chunks, per_thread=1)  # the samples are the vector: keep pieces long
+    return y4
+
+
+def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None):
+    """(dx, dJ, db) of local_conv_forward from its saved output, on ``chunks`` threads."""
+    n_out, oh, ow, c_in, kh, kw = w6.shape
+    hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
+    wt, wtt = local_taps(w6)
+    dx4 = np.empty_like(x4)
+
+    def piece(slot, t, a, e):
+        block = local_block(e - a)
+        work = scratch(store, ("bwd", slot), block * (3 * c_in * hp * wp + 2 * n_out * oh * ow + 3), x4.dtype)
+        offs = scratch(store, ("bwd offs", slot), wt.shape[2] + wtt.shape[2], np.int64, zero=True)
+        dw_acc = scratch(store, ("dw", t), wt.size, x4.dtype, zero=True).reshape(wt.shape)
+        db_acc = scratch(store, ("db", t), n_out * oh * ow, np.float64, zero=True).reshape(n_out, oh * ow)
+        local_backward_batch(x4[a:e], wt, wtt, y4[a:e], dy4[a:e], sh, sw, ph, pw, kh, kw, block, act, dx4[a:e],
+                             dw_acc, db_acc, work, offs)
+        return dw_acc, db_acc
+
+    parts = run_chunks(piece, x4.shape[0], chunks, per_thread=1)
+    dw_acc, db = parts[0][0].astype(np.float64), parts[0][1]
+    for dw_part, db_part in parts[1:]:
+        dw_acc, db = dw_acc + dw_part, db + db_part
+    dweight = dw_acc[:, :n_out, :c_in * kh * kw].transpose(1, 0, 2).reshape(w6.shape).astype(w6.dtype)
+    return dx4, dweight, db.reshape(n_out, oh, ow).astype(w6.dtype)
 
 
 class _LocalConv(Layer):
@@ -90,15 +161,17 @@ class _LocalConv(Layer):
         sh, sw, ph, pw, _, _, _, _ = kernel_geometry(self.geo)
         w6, b3 = self._kernel_arrays()
         x4 = as4d(x)
-        y4 = local_forward(x4, w6, b3, sh, sw, ph, pw, activation_code(self.activation))
+        flops = 2 * x.shape[0] * w6.size
+        y4 = local_conv_forward(x4, w6, b3, sh, sw, ph, pw, activation_code(self.activation), n_chunks(flops),
+                                self._scratch)
         y = y4.reshape((x.shape[0], self.out_ch) + self.geo.out_sites)
-        return y, (x4, w6, y4, x.shape)
+        return y, (x4, w6, y4, x.shape, flops)
 
     def _backward(self, dy, saved):
-        x4, w6, y4, x_shape = saved
+        x4, w6, y4, x_shape, flops = saved
         sh, sw, ph, pw, _, _, _, _ = kernel_geometry(self.geo)
-        dx4, dw6, db3 = local_backward(x4, w6, y4, dy.reshape(y4.shape), sh, sw, ph, pw,
-                                       activation_code(self.activation))
+        dx4, dw6, db3 = local_conv_backward(x4, w6, y4, dy.reshape(y4.shape), sh, sw, ph, pw,
+                                            activation_code(self.activation), n_chunks(2 * flops), self._scratch)
         grads = {"J": dw6.reshape(self.weight_shape)}
         if self.use_bias:
             grads["b"] = db3.reshape(self.bias_shape)

@@ -37,10 +37,13 @@ def softmax_cross_entropy(logits, y):
     """
     logits = as_float_array(logits, "logits", ndim=2)
     n, k = logits.shape
+    if n == 0 or k == 0:
+        raise ValueError(f"logits: expected (N, n_classes) with at least one sample and one class, got shape {logits.shape}")
     y = _labels(y, n, k)
-    log_z = special.logsumexp(logits, axis=1)
-    loss = float(np.mean(log_z - logits[np.arange(n), y]))
-    grad = np.exp(logits - log_z[:, None])
+    h = logits.astype(np.float64)  # float32 logits of order 1e4 would lose the O(1) differences
+    log_z = special.logsumexp(h, axis=1)
+    loss = float(np.mean(log_z - h[np.arange(n), y]))
+    grad = special.softmax(h, axis=1)
     grad[np.arange(n), y] -= 1.0
     return loss, (grad / n).astype(logits.dtype, copy=False)
 
@@ -55,14 +58,17 @@ def binary_cross_entropy(logits, targets):
     logits = as_float_array(logits, "logits")
     if logits.ndim < 2:
         raise ValueError(f"logits: expected (N, ...) with a sample axis, got shape {logits.shape}")
+    if logits.size == 0:
+        raise ValueError(f"logits: expected at least one sample and one unit, got shape {logits.shape}")
     targets = as_float_array(targets, "targets", dtype=logits.dtype)
     if targets.shape != logits.shape:
         raise ValueError(f"targets: expected shape {logits.shape} (like logits), got {targets.shape}")
     if targets.size and (targets.min() < 0 or targets.max() > 1):
         raise ValueError(f"targets: expected values in [0, 1], got range [{targets.min()}, {targets.max()}]")
     n = logits.shape[0]
-    per_sample = (np.logaddexp(0.0, logits) - targets * logits).reshape(n, -1).sum(axis=1)
-    grad = (special.expit(logits) - targets) / n
+    h, d = logits.astype(np.float64), targets.astype(np.float64)
+    per_sample = (np.logaddexp(0.0, h) - d * h).reshape(n, -1).sum(axis=1)
+    grad = (special.expit(h) - d) / n
     return float(per_sample.mean()), grad.astype(logits.dtype, copy=False)
 
 

@@ -15,7 +15,7 @@ import time
 import numpy as np
 from scipy import special
 
-from .._checks import as_float_array, as_int, as_rng, check_dtype
+from .._checks import DivergenceError, as_float_array, as_int, as_path, as_rng, check_dtype
 from .._io import atomic_write_bytes
 from .losses import _labels, softmax_cross_entropy
 from .optim import make_optimizer
@@ -29,7 +29,16 @@ class Model:
 
     def __init__(self, layers, input_shape, n_classes, dtype=np.float32, name="model", meta=None,
                  fit_defaults=None):
+        from .base import Layer
+
+        if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers: expected a list of layers, got {type(layers).__name__}")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}]: expected a hamiltonian_cnn.nn layer, got {type(layer).__name__}")
         self.layers = list(layers)
+        if not isinstance(input_shape, (tuple, list)) or not input_shape:
+            raise TypeError(f"input_shape: expected a per-sample shape (C, *sites), got {input_shape!r}")
         self.input_shape = tuple(as_int(s, "input_shape", 1) for s in input_shape)
         self.n_classes = as_int(n_classes, "n_classes", 2)
         self.dtype = check_dtype(dtype)
@@ -70,6 +79,8 @@ class Model:
             if i == 0:
                 lines.append("-" * (sum(widths) + 4))
         text = "\n".join(lines)
+        if file is not None and not callable(getattr(file, "write", None)):
+            raise TypeError(f"file: expected a text stream with a write() method or None, got {type(file).__name__}")
         print(text, file=file)
         return text
 
@@ -86,11 +97,23 @@ class Model:
         return X
 
     def forward(self, X) -> np.ndarray:
-        """Logits h (N, n_classes); keeps what ``backward`` needs."""
+        """Logits h (N, n_classes); keeps what ``backward`` needs.
+
+        NaN or Inf appearing inside the stack from a finite X means the parameters have blown up
+        (a diverged fit): that raises :class:`DivergenceError` (a ValueError) instead of going on.
+        """
         out = X
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            if i and not np.all(np.isfinite(out)):
+                raise self._diverged(i - 1)
             out = layer.forward(out)
+        if not np.all(np.isfinite(out)):
+            raise self._diverged(len(self.layers) - 1)
         return out
+
+    def _diverged(self, i) -> DivergenceError:
+        return DivergenceError(f"lr: layer {i} ({type(self.layers[i]).__name__}) gave NaN or Inf from finite inputs; "
+                               f"the parameters have blown up (a diverged fit: try a smaller lr or clip_norm)")
 
     def backward(self, dlogits) -> np.ndarray:
         """Back-propagate d loss / d logits; fills every layer's ``grads``. Returns d loss / d X."""
@@ -221,9 +244,11 @@ class Model:
 
     def save(self, path) -> str:
         """Write architecture and parameters to one ``.npz`` file, atomically (temp file + rename)."""
-        path = os.fspath(path)
+        path = as_path(path)
         if not path.endswith(".npz"):
             path += ".npz"
+        if os.path.isdir(path):
+            raise ValueError(f"path: {path!r} is a directory; expected a file name")
         arrays = {"__config__": np.array(json.dumps(self.config()))}
         for i, layer in enumerate(self.layers):
             for key, value in layer.params.items():
@@ -238,7 +263,7 @@ def load(path) -> Model:
     """Rebuild a :class:`Model` written by ``Model.save`` (identical predictions)."""
     from .. import nn as layer_module
 
-    path = os.fspath(path)
+    path = as_path(path)
     if not os.path.exists(path) and os.path.exists(path + ".npz"):
         path += ".npz"
     if not os.path.exists(path):
@@ -252,19 +277,25 @@ def load(path) -> Model:
         raise ValueError(f"path: {path!r} has no __config__ entry; not a saved hamiltonian_cnn model")
     try:
         cfg = json.loads(str(arrays["__config__"]))
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
+            raise ValueError("__config__ is not a dict with a list of layers")
         layers = []
         for i, spec in enumerate(cfg["layers"]):
             cls = getattr(layer_module, spec["type"], None)
-            if cls is None:
+            if not (isinstance(cls, type) and issubclass(cls, layer_module.Layer) and cls is not layer_module.Layer):
                 raise ValueError(f"unknown layer type {spec['type']!r}")
+            if not isinstance(spec["config"], dict):
+                raise ValueError(f"layer {i} config is not a dict")
             layer = cls(**spec["config"])
             for key in layer.params:
                 value = arrays[f"layer{i}/{key}"]
                 if value.shape != layer.params[key].shape:
                     raise ValueError(f"layer {i} parameter {key!r} has shape {value.shape}, expected {layer.params[key].shape}")
+                if value.dtype.kind not in "fiu" or not np.all(np.isfinite(value)):
+                    raise ValueError(f"layer {i} parameter {key!r} is not finite real numbers (dtype {value.dtype})")
                 layer.params[key][...] = value
             layers.append(layer)
         return Model(layers, cfg["input_shape"], cfg["n_classes"], dtype=cfg["dtype"], name=cfg["name"],
                      meta=cfg.get("meta"), fit_defaults=cfg.get("fit_defaults"))
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError(f"path: {path!r} holds a corrupt model description ({exc!r})") from None

@@ -10,17 +10,49 @@ import math
 
 import numpy as np
 
-from .._checks import choice
+from .._checks import DivergenceError, choice
 
 
-def _check_hyper(value, name, low=0.0, high=math.inf, open_low=False):
+def _check_hyper(value, name, low=0.0, high=math.inf, open_low=False, open_high=False):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"{name}: expected a number, got {value!r}")
     value = float(value)
-    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
+    if (not math.isfinite(value) or value < low or value > high or (open_low and value == low)
+            or (open_high and value == high)):
         bracket = "(" if open_low else "["
-        raise ValueError(f"{name}: expected a finite number in {bracket}{low}, {high}], got {value}")
+        close = ")" if open_high else "]"
+        raise ValueError(f"{name}: expected a finite number in {bracket}{low}, {high}{close}, got {value}")
     return value
+
+
+def _pairs(params, grads):
+    """[((layer, key), param, grad)] after checking that ``grads`` matches ``params`` array for array."""
+    for name, value in (("params", params), ("grads", grads)):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{name}: expected a list of dicts of arrays (one per layer), got {type(value).__name__}")
+    if len(grads) != len(params):
+        raise ValueError(f"grads: expected {len(params)} dict(s), one per dict of params, got {len(grads)}")
+    pairs = []
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if not isinstance(p, dict) or not isinstance(g, dict):
+            which, bad = ("params", p) if not isinstance(p, dict) else ("grads", g)
+            raise TypeError(f"{which}[{i}]: expected a dict of arrays, got {type(bad).__name__}")
+        if set(p) != set(g):
+            raise ValueError(f"grads[{i}]: expected the keys of params[{i}] {sorted(p)}, got {sorted(g)}")
+        for key in p:
+            value, grad = p[key], g[key]
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                raise TypeError(f"params[{i}][{key!r}]: expected a float array (updated in place), got "
+                                f"{type(value).__name__ if not isinstance(value, np.ndarray) else value.dtype}")
+            if not value.flags.writeable:
+                raise ValueError(f"params[{i}][{key!r}]: is read-only; the optimiser updates parameters in place")
+            if not isinstance(grad, np.ndarray) or grad.dtype.kind not in "fiu":
+                raise TypeError(f"grads[{i}][{key!r}]: expected a real array, got "
+                                f"{type(grad).__name__ if not isinstance(grad, np.ndarray) else grad.dtype}")
+            if grad.shape != value.shape:
+                raise ValueError(f"grads[{i}][{key!r}]: expected shape {value.shape} (like params), got {grad.shape}")
+            pairs.append(((i, key), value, grad))
+    return pairs
 
 
 class Optimizer:
@@ -35,10 +67,13 @@ class Optimizer:
 
     def step(self, params, grads) -> float:
         """Update every array of ``params`` (list of dicts) in place; returns the gradient norm."""
-        pairs = [((i, key), p[key], g[key]) for i, (p, g) in enumerate(zip(params, grads)) for key in p]
+        pairs = _pairs(params, grads)
         norm = math.sqrt(sum(float(np.vdot(g, g)) for _, _, g in pairs))
         if not math.isfinite(norm):
-            raise FloatingPointError(f"gradient norm is {norm}: the loss diverged (try a smaller lr or clip_norm)")
+            bad = next(((i, key) for (i, key), _, g in pairs if not np.all(np.isfinite(g))), None)
+            where = f" (NaN or Inf in grads[{bad[0]}][{bad[1]!r}])" if bad else ""
+            raise DivergenceError(f"grads: gradient norm is {norm}{where}: the loss diverged "
+                                  f"(try a smaller lr or clip_norm)")
         scale = 1.0
         if self.clip_norm is not None and norm > self.clip_norm:
             scale = self.clip_norm / norm
@@ -76,8 +111,10 @@ class Adam(Optimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, clip_norm=None):
         super().__init__(lr, weight_decay, clip_norm)
-        self.beta1 = _check_hyper(betas[0], "betas[0]", 0.0, 1.0)
-        self.beta2 = _check_hyper(betas[1], "betas[1]", 0.0, 1.0)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas: expected a pair (beta1, beta2) of numbers in [0, 1), got {betas!r}")
+        self.beta1 = _check_hyper(betas[0], "betas[0]", 0.0, 1.0, open_high=True)
+        self.beta2 = _check_hyper(betas[1], "betas[1]", 0.0, 1.0, open_high=True)
         self.eps = _check_hyper(eps, "eps", 0.0, open_low=True)
 
     def _update(self, key, p, g):

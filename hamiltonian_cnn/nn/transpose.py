@@ -26,6 +26,7 @@ from .base import (
     init_weight,
     kernel_geometry,
     n_chunks,
+    run_chunks,
     seed_config,
     spatial_shape,
 )
@@ -98,16 +99,32 @@ class _ConvTranspose(Layer):
         w = self._param("J", self.weight_shape)
         b = self._param("b", (self.out_ch,)) if self.use_bias else np.zeros(self.out_ch, self.dtype)
         x4, w4 = as4d(x), as4d(w)
-        z4 = transpose_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, self.groups, height, width,
-                               activation_code(self.activation), n_chunks())
+        act, groups = activation_code(self.activation), self.groups
+        flops = 2 * x.shape[0] * w.size * math.prod(x.shape[2:])
+
+        def piece(slot, t, a, e):
+            return transpose_forward(x4[a:e], w4, b, sh, sw, ph, pw, dh, dw, groups, height, width, act, 1)
+
+        parts = run_chunks(piece, x.shape[0], n_chunks(flops))
+        z4 = parts[0] if len(parts) == 1 else np.concatenate(parts)
         z = z4.reshape((x.shape[0], self.out_ch) + geo.in_sites)
-        return z, (x4, w4, z4, geo, x.shape)
+        return z, (x4, w4, z4, geo, x.shape, flops)
 
     def _backward(self, dz, saved):
-        x4, w4, z4, geo, x_shape = saved
+        x4, w4, z4, geo, x_shape, flops = saved
         sh, sw, ph, pw, dh, dw, _, _ = kernel_geometry(geo)
-        dx4, dw4, db = transpose_backward(x4, w4, z4, dz.reshape(z4.shape), sh, sw, ph, pw, dh, dw,
-                                          self.groups, activation_code(self.activation), n_chunks())
+        act, groups = activation_code(self.activation), self.groups
+        dz4 = dz.reshape(z4.shape)
+
+        def piece(slot, t, a, e):
+            return transpose_backward(x4[a:e], w4, z4[a:e], dz4[a:e], sh, sw, ph, pw, dh, dw, groups, act, 1)
+
+        parts = run_chunks(piece, x4.shape[0], n_chunks(2 * flops))
+        dx4, dw4, db = parts[0]
+        if len(parts) > 1:
+            dx4 = np.concatenate([p[0] for p in parts])
+            for _, dw_part, db_part in parts[1:]:
+                dw4, db = dw4 + dw_part, db + db_part
         grads = {"J": dw4.reshape(self.weight_shape)}
         if self.use_bias:
             grads["b"] = db

@@ -37,6 +37,21 @@ def _input_shape(input_shape, nd: int, channels: int, name: str = "input_shape")
     return shape
 
 
+def _shape_tuple(value, name: str) -> tuple[int, ...]:
+    """A shape given as a tuple or list of positive ints."""
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name}: expected a tuple of positive ints such as (C, H, W), got {value!r}")
+    return tuple(as_int(s, name, 1) for s in value)
+
+
+def _fit_geometry(coupling, sites, name: str) -> Geometry:
+    """``coupling.geometry(sites)``, with a window that does not fit blamed on ``name`` (x or input_shape)."""
+    try:
+        return coupling.geometry(sites)
+    except ValueError as exc:
+        raise ValueError(f"{name}: sites {tuple(sites)} do not fit this coupling: {exc}") from None
+
+
 def _check_input(x, nd: int, channels: int, dtype) -> np.ndarray:
     want = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
     x = as_float_array(x, "x", dtype=dtype)
@@ -141,12 +156,12 @@ class SharedCoupling(Coupling):
     def output_shape(self, input_shape) -> tuple[int, ...]:
         """(C_out, *out_sites) for an input (C_in, *sites)."""
         shape = _input_shape(input_shape, self.nd, self.in_channels)
-        return (self.out_channels,) + self.geometry(shape[1:]).out_sites
+        return (self.out_channels,) + _fit_geometry(self, shape[1:], "input_shape").out_sites
 
     def field(self, x) -> np.ndarray:
         """h_{o,IJ} = sum_{c,ab} J_{o,c,ab} x_{c, s1 I + a, s2 J + b} + b_o  (eq. 4.1.7's argument)."""
         x = _check_input(x, self.nd, self.in_channels, _common_dtype(x, self.weight))
-        geo = self.geometry(x.shape[2:])
+        geo = _fit_geometry(self, x.shape[2:], "x")
         w = self.weight.astype(x.dtype, copy=False)
         b = np.zeros(self.out_channels, x.dtype) if self.bias is None else self.bias.astype(x.dtype, copy=False)
         args = _as_2d(geo)
@@ -159,7 +174,7 @@ class SharedCoupling(Coupling):
         """The equivalent full coupling J_{IJ,ij} = sum_ab J_ab delta_{i, s1 I + a} delta_{j, s2 J + b}
         (eq. 4.1.5), shape (C_out, *out_sites, C_in, *in_sites)."""
         shape = _input_shape(input_shape, self.nd, self.in_channels)
-        geo = self.geometry(shape[1:])
+        geo = _fit_geometry(self, shape[1:], "input_shape")
         index = _window_index(geo)  # (P_out, K)
         n_out_sites, n_in_sites = math.prod(geo.out_sites), math.prod(geo.in_sites)
         c_g = self.weight.shape[1]
@@ -181,7 +196,7 @@ class SharedCoupling(Coupling):
         A gradient dL/dJ_{IJ,ij} becomes dL/dJ_ab this way.
         """
         shape = _input_shape(input_shape, self.nd, self.in_channels)
-        geo = self.geometry(shape[1:])
+        geo = _fit_geometry(self, shape[1:], "input_shape")
         index = _window_index(geo)
         n_out_sites, n_in_sites = math.prod(geo.out_sites), math.prod(geo.in_sites)
         T = as_float_array(dense_tensor, "dense_tensor")
@@ -206,7 +221,7 @@ class SharedCoupling(Coupling):
         if self.groups != 1 or any(d != 1 for d in np.atleast_1d(self.dilation)):
             raise ValueError("untie: a local coupling has no groups or dilation; need groups=1, dilation=1")
         shape = _input_shape(input_shape, self.nd, self.in_channels)
-        geo = self.geometry(shape[1:])
+        geo = _fit_geometry(self, shape[1:], "input_shape")
         w = np.broadcast_to(self.weight.reshape((self.out_channels,) + (1,) * self.nd + self.weight.shape[1:]),
                             (self.out_channels,) + geo.out_sites + self.weight.shape[1:]).copy()
         b = None
@@ -237,7 +252,12 @@ class LocalCoupling(Coupling):
             raise TypeError("input_shape: LocalCoupling needs the input shape (C_in, *sites), got None")
         self.input_shape = _input_shape(input_shape, self.nd, self.in_channels)
         self.stride, self.padding = stride, padding
-        self.geo = make_geometry(self.input_shape[1:], self.kernel_size, stride, padding, 1)
+        strides = as_int_tuple(stride, self.nd, "stride", 1)
+        normalize_padding(padding, self.input_shape[1:], self.kernel_size, strides, (1,) * self.nd)
+        try:  # stride and padding are fine: a window that does not fit is the input's fault
+            self.geo = make_geometry(self.input_shape[1:], self.kernel_size, stride, padding, 1)
+        except ValueError as exc:
+            raise ValueError(f"input_shape: {self.input_shape} does not fit the window of weight: {exc}") from None
         if self.geo.out_sites != out_sites:
             raise ValueError(
                 f"weight: its output sites {out_sites} do not match the {self.geo.out_sites} sites that "
@@ -248,6 +268,9 @@ class LocalCoupling(Coupling):
             raise ValueError(f"bias: expected shape {(self.out_channels,) + out_sites}, got {self.bias.shape}")
 
     def output_shape(self, input_shape=None) -> tuple[int, ...]:
+        """(C_out, *out_sites); ``input_shape``, when given, must be this coupling's (or its sites)."""
+        if input_shape is not None and _input_shape(input_shape, self.nd, self.in_channels) != self.input_shape:
+            raise ValueError(f"input_shape: this coupling was built for {self.input_shape}, got {input_shape!r}")
         return (self.out_channels,) + self.geo.out_sites
 
     def field(self, x) -> np.ndarray:
@@ -318,13 +341,16 @@ class FullCoupling(Coupling):
         weight = as_float_array(weight, "weight")
         if weight.ndim < 4:
             raise ValueError(f"weight: expected (C_out, *out_sites, C_in, *in_sites) with >= 4 axes, got shape {weight.shape}")
+        if min(weight.shape) < 1:
+            raise ValueError(f"weight: expected every axis >= 1, got shape {weight.shape}")
         if input_shape is None and output_shape is None:
             raise TypeError("input_shape/output_shape: FullCoupling needs at least one of them to split weight's axes")
         if input_shape is not None:
-            input_shape = tuple(as_int(s, "input_shape", 1) for s in input_shape)
+            input_shape = _shape_tuple(input_shape, "input_shape")
             split = weight.ndim - len(input_shape)
-        else:
-            output_shape = tuple(as_int(s, "output_shape", 1) for s in output_shape)
+        if output_shape is not None:
+            output_shape = _shape_tuple(output_shape, "output_shape")
+        if input_shape is None:
             split = len(output_shape)
         out_shape, in_shape = weight.shape[:split], weight.shape[split:]
         if input_shape is not None and tuple(in_shape) != input_shape:
@@ -342,6 +368,10 @@ class FullCoupling(Coupling):
             raise ValueError(f"bias: expected shape {self.out_shape}, got {self.bias.shape}")
 
     def output_shape(self, input_shape=None) -> tuple[int, ...]:
+        """(C_out, *out_sites); ``input_shape``, when given, must be this coupling's (or its sites)."""
+        if input_shape is not None and _shape_tuple(input_shape, "input_shape") not in (self.input_shape,
+                                                                                       self.input_shape[1:]):
+            raise ValueError(f"input_shape: this coupling was built for {self.input_shape}, got {input_shape!r}")
         return self.out_shape
 
     def field(self, x) -> np.ndarray:
@@ -357,7 +387,8 @@ class FullCoupling(Coupling):
 
     def dense(self, input_shape=None) -> np.ndarray:
         """The coupling tensor itself."""
-        if input_shape is not None and tuple(input_shape) not in (self.input_shape, self.input_shape[1:]):
+        if input_shape is not None and _shape_tuple(input_shape, "input_shape") not in (self.input_shape,
+                                                                                       self.input_shape[1:]):
             raise ValueError(f"input_shape: this coupling was built for {self.input_shape}, got {input_shape!r}")
         return self.weight.copy()
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from .._checks import as_int, as_int_tuple
 
 PADDING_MODES = ("valid", "same", "full")
@@ -129,11 +131,30 @@ def normalize_padding(padding, in_sites, kernel, stride, dilation) -> tuple[tupl
 # ---------------------------------------------------------------- parameter counts (seed 001)
 
 
+def _as_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def _as_sites(value, name: str) -> tuple[int, ...]:
+    if not isinstance(value, (tuple, list, np.ndarray)) or len(value) == 0:
+        raise TypeError(f"{name}: expected a non-empty tuple of site counts such as (H, W), got {value!r}")
+    return tuple(as_int(v, name, 1) for v in value)
+
+
 def conv_params(in_channels: int, out_channels: int, kernel_size, ndim: int = 2, bias: bool = True,
                 groups: int = 1) -> int:
     """CONV layer: (F x F x C / groups + 1) K parameters (F^ndim when ``kernel_size`` is an int)."""
+    in_channels = as_int(in_channels, "in_channels", 1)
+    out_channels = as_int(out_channels, "out_channels", 1)
+    ndim = as_int(ndim, "ndim", 1)
+    groups = as_int(groups, "groups", 1)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"groups: expected a divisor of in_channels={in_channels} and "
+                         f"out_channels={out_channels}, got {groups}")
     window = math.prod(as_int_tuple(kernel_size, ndim, "kernel_size", 1))
-    return out_channels * (in_channels // groups * window + (1 if bias else 0))
+    return out_channels * (in_channels // groups * window + (1 if _as_bool(bias, "bias") else 0))
 
 
 def pool_params() -> int:
@@ -143,7 +164,9 @@ def pool_params() -> int:
 
 def fc_params(n_in: int, n_out: int, bias: bool = True) -> int:
     """FC layer: (N_in + 1) N_out parameters."""
-    return (n_in + (1 if bias else 0)) * n_out
+    n_in = as_int(n_in, "n_in", 1)
+    n_out = as_int(n_out, "n_out", 1)
+    return (n_in + (1 if _as_bool(bias, "bias") else 0)) * n_out
 
 
 def coupling_params(family: str, in_sites, out_sites, kernel_size=None, in_channels: int = 1,
@@ -154,16 +177,23 @@ def coupling_params(family: str, in_sites, out_sites, kernel_size=None, in_chann
     local:  C_out O C_in k (+ C_out O),   k = prod(kernel_size)
     shared: C_out C_in k (+ C_out)
     """
+    if not isinstance(family, str) or family not in ("full", "local", "shared"):
+        raise ValueError(f"family: expected 'full', 'local' or 'shared', got {family!r}")
+    in_sites = _as_sites(in_sites, "in_sites")
+    out_sites = _as_sites(out_sites, "out_sites")
+    in_channels = as_int(in_channels, "in_channels", 1)
+    out_channels = as_int(out_channels, "out_channels", 1)
+    b = 1 if _as_bool(bias, "bias") else 0
     n_out = math.prod(out_sites)
     n_in = math.prod(in_sites)
     if family == "full":
-        return out_channels * n_out * (in_channels * n_in + (1 if bias else 0))
-    window = math.prod(kernel_size) if isinstance(kernel_size, (tuple, list)) else kernel_size ** len(in_sites)
+        return out_channels * n_out * (in_channels * n_in + b)
+    if kernel_size is None:
+        raise TypeError(f"kernel_size: the {family} coupling needs the window size, got None")
+    window = math.prod(as_int_tuple(kernel_size, len(in_sites), "kernel_size", 1))
     if family == "local":
-        return out_channels * n_out * (in_channels * window + (1 if bias else 0))
-    if family == "shared":
-        return out_channels * (in_channels * window + (1 if bias else 0))
-    raise ValueError(f"family: expected 'full', 'local' or 'shared', got {family!r}")
+        return out_channels * n_out * (in_channels * window + b)
+    return out_channels * (in_channels * window + b)
 
 
 # ---------------------------------------------------------------- receptive field (seed 000)
@@ -176,8 +206,11 @@ def receptive_field(layers) -> int:
     first. The recursion RF_{l-1} = (RF_l - 1) s_l + k_l runs from RF_N = 1 down to the input,
     with a dilated window counting as k = (k - 1) d + 1.
     """
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise TypeError(f"layers: expected a sequence of (kernel, stride[, dilation]) tuples, got {layers!r}")
+    layers = list(layers)
     rf = 1
-    for index, layer in enumerate(reversed(list(layers))):
+    for index, layer in enumerate(reversed(layers)):
         if not isinstance(layer, (tuple, list)) or len(layer) not in (2, 3):
             raise ValueError(f"layers[{len(layers) - 1 - index}]: expected (kernel, stride[, dilation]), got {layer!r}")
         k = as_int(layer[0], "kernel", 1)

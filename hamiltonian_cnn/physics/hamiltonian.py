@@ -56,7 +56,7 @@ class Hamiltonian:
 
     def sample(self, x, rng=None) -> np.ndarray:
         """Draw d ~ Q_J(d | x) (independent sites for binary/spin, one site per channel for onehot)."""
-        return self.ensemble.sample(self.field(x), as_rng(rng))
+        return self.ensemble.sample(self.field(x), as_rng(rng, "rng"))
 
     def enumerate(self, x):
         """Exact (log Z, marginals) by visiting every configuration of d, per sample.

@@ -1,6 +1,7 @@
 """Shared convolution kernels (forward fused with bias + activation, backward) against tests/reference.py."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kernel_cases import (
@@ -156,3 +157,119 @@ def test_memory_blocks_and_chunks_agree_with_one_sample_at_a_time():
                       for n in range(3)]
         np.testing.assert_array_equal(dd, np.concatenate([g[0] for g in dd_singles]))
         np.testing.assert_allclose(dwt, sum(g[1] for g in dd_singles), rtol=1e-4, atol=1e-3)
+
+
+# ---------------------------------------------------------------- the two paths the layers choose between
+
+
+@st.composite
+def path_cases(draw):
+    case = draw(conv_cases())
+    case["n"] = draw(st.integers(1, 9))  # several pieces and blocks of samples
+    case["strided"] = draw(st.booleans())
+    if not case["strided"]:
+        case["stride"] = (1,) * case["nd"]
+        from hamiltonian_cnn.physics.formulas import make_geometry
+
+        # the padding was drawn for the drawn stride: keep it valid for stride 1
+        case["pads"] = make_geometry(case["sites"], case["kernel"], case["stride"], case["pads"], case["dilation"]).padding
+    return case
+
+
+@KERNEL_SETTINGS
+@given(path_cases())
+def test_direct_and_im2col_paths_match_reference(case):
+    """The layer's two kernels (direct: stride 1; im2col + BLAS: any stride), run through the drivers
+    that cut the batch into pieces on threads, give the reference's y, dx, dJ, db; where both can run
+    (stride 1) they agree with each other."""
+    from hamiltonian_cnn.nn.conv import (
+        conv_method,
+        direct_conv_backward,
+        direct_conv_forward,
+        im2col_conv_backward,
+        im2col_conv_forward,
+    )
+
+    rng = np.random.default_rng(case["seed"])
+    nd, dtype, groups, act = case["nd"], case["dtype"], case["groups"], case["act"]
+    c_in, c_out = case["c_group"] * groups, case["o_group"] * groups
+    x = random_array(rng, (case["n"], c_in) + case["sites"], dtype)
+    w = random_array(rng, (c_out, case["c_group"]) + case["kernel"], dtype, scale=0.5)
+    b = random_array(rng, (c_out,), dtype) if case["bias"] else np.zeros(c_out, dtype)
+    stride2 = pairs2(nd, case["stride"], 1)
+    dil2 = pairs2(nd, case["dilation"], 1)
+    pads2 = pairs2(nd, case["pads"], (0, 0))
+    x4, w4 = as4(x), as4(w)
+    h_ref = ref.conv2d(ref.as2d(x), ref.as2d(w), b, stride2, pads2, dil2, groups)
+    oh, ow = h_ref.shape[2:]
+    dy = random_array(rng, h_ref.shape, dtype)
+    geometry = (pads2[0][0], pads2[1][0], dil2[0], dil2[1], groups)
+    results = {}
+    results["im2col"] = (im2col_conv_forward(x4, w4, b, *stride2, *geometry, code(act), oh, ow, case["chunks"]),)
+    results["im2col"] += im2col_conv_backward(x4, w4, results["im2col"][0], dy, *stride2, *geometry, code(act),
+                                              case["chunks"])
+    assert conv_method(case["stride"]) == ("im2col" if case["strided"] and max(case["stride"]) > 1 else "direct")
+    if max(case["stride"]) == 1:
+        y = direct_conv_forward(x4, w4, b, *geometry, code(act), oh, ow, case["chunks"])
+        results["direct"] = (y,) + direct_conv_backward(x4, w4, y, dy, *geometry, code(act), case["chunks"])
+    delta = None
+    for name, (y4, dx4, dw4, db) in results.items():
+        assert y4.dtype == dx4.dtype == dw4.dtype == db.dtype == dtype, name
+        assert_close(y4, ref.activate(h_ref, act), dtype, f"{name} y")
+        if delta is None:
+            delta = delta_for(h_ref, y4, dy, act)
+            dx_ref, dw_ref, db_ref = ref.conv2d_backward(ref.as2d(x), ref.as2d(w), delta, stride2, pads2, dil2, groups)
+        assert_close(dx4, dx_ref, dtype, f"{name} dx")
+        assert_close(dw4, dw_ref, dtype, f"{name} dJ")
+        assert_close(db, db_ref, dtype, f"{name} db")
+    if "direct" in results:
+        for got, want in zip(results["direct"], results["im2col"]):
+            assert_close(got, want, dtype, "direct vs im2col")
+
+
+@pytest.mark.parametrize("shape", [(64, 1, 6, (28, 28), 5, 0), (64, 6, 16, (12, 12), 5, 0), (128, 1, 16, (8, 8), 3, 1),
+                                   (4, 32, 64, (32, 32), 3, 1), (100, 25, 25, (1, 40), (1, 5), (0, 2)),
+                                   (32, 16, 32, (4, 4), 3, 1), (7, 3, 5, (9, 11), (2, 4), ((2, 0), (1, 3)))])
+def test_direct_path_on_benchmark_shapes(shape):
+    """The shapes the benchmark times (and a lopsided one): many samples side by side in blocks, odd
+    channel counts, long rows; float64 against the reference to 1e-10."""
+    from hamiltonian_cnn.nn.conv import direct_conv_backward, direct_conv_forward
+
+    n, c_in, c_out, sites, k, pad = shape
+    k = k if isinstance(k, tuple) else (k, k)
+    pads = pad if isinstance(pad, tuple) and isinstance(pad[0], tuple) else (
+        ((pad[0], pad[0]), (pad[1], pad[1])) if isinstance(pad, tuple) else ((pad, pad), (pad, pad)))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, c_in) + sites)
+    w = rng.standard_normal((c_out, c_in) + k) * 0.3
+    b = rng.standard_normal(c_out)
+    h = ref.conv2d(x, w, b, (1, 1), pads)
+    dy = rng.standard_normal(h.shape)
+    y = direct_conv_forward(x, w, b, pads[0][0], pads[1][0], 1, 1, 1, code("sigmoid"), *h.shape[2:], 2)
+    assert_close(y, ref.activate(h, "sigmoid"), np.float64, "y")
+    dx, dw, db = direct_conv_backward(x, w, y, dy, pads[0][0], pads[1][0], 1, 1, 1, code("sigmoid"), 2)
+    dx_ref, dw_ref, db_ref = ref.conv2d_backward(x, w, dy * ref.activation_derivative(h, "sigmoid"), (1, 1), pads)
+    assert_close(dx, dx_ref, np.float64, "dx")
+    assert_close(dw, dw_ref, np.float64, "dJ")
+    assert_close(db, db_ref, np.float64, "db")
+
+
+def test_pieces_on_threads_give_the_same_result_as_one():
+    """Cutting the batch into 1, 2 or 5 pieces (run on threads) changes nothing but the order in which
+    the pieces' dJ, db are added: y and dx are identical, dJ and db agree to rounding."""
+    from hamiltonian_cnn.nn.conv import direct_conv_backward, direct_conv_forward
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((23, 4, 10, 9)).astype(np.float32)
+    w = (rng.standard_normal((6, 4, 3, 3)) * 0.3).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    dy = rng.standard_normal((23, 6, 10, 9)).astype(np.float32)
+    runs = []
+    for chunks in (1, 2, 5):
+        y = direct_conv_forward(x, w, b, 1, 1, 1, 1, 1, code("tanh"), 10, 9, chunks)
+        runs.append((y,) + direct_conv_backward(x, w, y, dy, 1, 1, 1, 1, 1, code("tanh"), chunks))
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other[0], runs[0][0])
+        np.testing.assert_array_equal(other[1], runs[0][1])
+        np.testing.assert_allclose(other[2], runs[0][2], rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(other[3], runs[0][3], rtol=1e-5, atol=1e-4)

@@ -96,3 +96,36 @@ def test_tied_local_is_shared_convolution(case):
     np.testing.assert_allclose(dx_l, dx_s, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw_l.sum(axis=(1, 2)), dw_s, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(db_l.sum(axis=(1, 2)), db_s, rtol=1e-10, atol=1e-10)
+
+
+@KERNEL_SETTINGS
+@given(local_cases(), st.integers(1, 4), st.integers(1, 9))
+def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n):
+    """The layer's kernels (samples innermost, pieces of the batch on threads) against the reference,
+    and against the plain-loop kernels."""
+    from hamiltonian_cnn.nn.local import local_conv_backward, local_conv_forward
+
+    rng = np.random.default_rng(case["seed"])
+    nd, dtype, act = case["nd"], case["dtype"], case["act"]
+    osites = out_sites(case)
+    x = random_array(rng, (n, case["c_in"]) + case["sites"], dtype)
+    w = random_array(rng, (case["c_out"],) + osites + (case["c_in"],) + case["kernel"], dtype, scale=0.5)
+    b = random_array(rng, (case["c_out"],) + osites, dtype)
+    stride2, pads2 = pairs2(nd, case["stride"], 1), pairs2(nd, case["pads"], (0, 0))
+    w6, b3 = to_kernel_layout(w, b, nd)
+    x4 = as4(x)
+    args = (stride2[0], stride2[1], pads2[0][0], pads2[1][0])
+    h_ref = ref.local2d(ref.as2d(x), w6, b3, stride2, pads2)
+    y4 = local_conv_forward(x4, w6, b3, *args, code(act), chunks)
+    assert y4.dtype == dtype
+    assert_close(y4, ref.activate(h_ref, act), dtype, "y")
+    dy = random_array(rng, y4.shape, dtype)
+    dx4, dw6, db3 = local_conv_backward(x4, w6, y4, dy, *args, code(act), chunks)
+    assert dx4.dtype == dw6.dtype == db3.dtype == dtype
+    dx_ref, dw_ref, db_ref = ref.local2d_backward(ref.as2d(x), w6, delta_for(h_ref, y4, dy, act), stride2, pads2)
+    assert_close(dx4, dx_ref, dtype, "dx")
+    assert_close(dw6, dw_ref, dtype, "dJ")
+    assert_close(db3, db_ref, dtype, "db")
+    plain = local_backward(x4, w6, y4, dy, *args, code(act))
+    for got, want, what in zip((dx4, dw6, db3), plain, ("dx", "dJ", "db")):
+        assert_close(got, want, dtype, f"{what} vs plain loops")

@@ -316,3 +316,94 @@ def test_huge_inputs_stay_finite():
             layer = nn.SharedConv2d(2, 3, 3, activation=act, dtype=dtype, seed=0)
             y = layer.forward(x)
             assert np.all(np.isfinite(y)) and np.all(np.isfinite(layer.backward(np.ones_like(y))))
+
+
+# ---------------------------------------------------------------- the kernels behind the layers
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: nn.SharedConv2d(3, 5, 3, padding="same", dilation=(1, 2), groups=1, activation="tanh", seed=0), (3, 7, 9)),
+    (lambda: nn.SharedConv2d(4, 6, (2, 3), padding=((1, 0), (2, 1)), groups=2, seed=1), (4, 5, 6)),
+    (lambda: nn.SharedConv1d(2, 4, 5, padding=2, activation="relu", seed=2), (2, 13)),
+])
+def test_direct_and_im2col_layers_agree(make, shape):
+    """Stride 1 runs the direct kernel by default; forcing the im2col kernel gives the same y, dx and
+    grads (float64, so any disagreement is a bug, not rounding)."""
+    from hamiltonian_cnn.nn.conv import conv_method
+
+    x = np.random.default_rng(0).standard_normal((5,) + shape)
+    direct, im2col = make(), make()
+    direct._dtype = im2col._dtype = np.dtype(np.float64)
+    for layer in (direct, im2col):
+        for key in layer.params:
+            layer.params[key] = layer.params[key].astype(np.float64)
+    im2col._method = "im2col"
+    assert conv_method(direct.stride, direct._method) == "direct"
+    assert conv_method(im2col.stride, im2col._method) == "im2col"
+    y_d, y_i = direct.forward(x), im2col.forward(x)
+    np.testing.assert_allclose(y_d, y_i, rtol=1e-12, atol=1e-12)
+    dy = np.random.default_rng(1).standard_normal(y_d.shape)
+    np.testing.assert_allclose(direct.backward(dy), im2col.backward(dy), rtol=1e-12, atol=1e-12)
+    for key in direct.grads:
+        np.testing.assert_allclose(direct.grads[key], im2col.grads[key], rtol=1e-11, atol=1e-11)
+    assert conv_method((2, 1)) == "im2col" and conv_method((1,), "direct") == "direct"
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: nn.SharedConv2d(2, 3, 3, padding=1, seed=0), (2, 6, 6)),
+    (lambda: nn.LocalConv2d(2, 3, 3, padding=1, input_size=(6, 6), seed=0), (2, 6, 6)),
+])
+def test_reused_scratch_follows_the_batch_size(make, shape):
+    """Layers keep their kernels' work arrays between calls; batches of other sizes (smaller, larger,
+    in any order) still give what a fresh layer gives."""
+    rng = np.random.default_rng(4)
+    layer = make()
+    for n in (5, 2, 9, 1, 9):
+        x = rng.standard_normal((n,) + shape).astype(np.float32)
+        dy = rng.standard_normal((n,) + layer.output_shape(shape)).astype(np.float32)
+        fresh = make()
+        np.testing.assert_array_equal(layer.forward(x), fresh.forward(x))
+        np.testing.assert_array_equal(layer.backward(dy), fresh.backward(dy))
+        for key in layer.grads:
+            np.testing.assert_array_equal(layer.grads[key], fresh.grads[key])
+
+
+def test_run_chunks_order_errors_and_thread_count():
+    """Pieces come back in order, cover the batch exactly once, errors in any piece reach the caller,
+    and small calls stay on the calling thread."""
+    import numba
+
+    from hamiltonian_cnn.nn.base import PARALLEL_MIN_FLOPS, n_chunks, run_chunks
+
+    for n, chunks in ((10, 3), (2, 5), (7, 1), (100, 2)):
+        pieces = run_chunks(lambda slot, t, a, b: (t, a, b, slot), n, chunks)
+        assert [p[0] for p in pieces] == list(range(len(pieces)))
+        assert pieces[0][1] == 0 and pieces[-1][2] == n
+        assert all(p[2] == q[1] for p, q in zip(pieces, pieces[1:]))
+        assert {p[3] for p in pieces} <= set(range(min(chunks, n)))
+
+    def fail(slot, t, a, b):
+        if t == 1:
+            raise ValueError("piece 1 failed")
+
+    with pytest.raises(ValueError, match="piece 1 failed"):
+        run_chunks(fail, 10, 2)
+    assert n_chunks(PARALLEL_MIN_FLOPS - 1) == 1
+    assert n_chunks(PARALLEL_MIN_FLOPS) == numba.get_num_threads() == n_chunks()
+
+
+def test_blas_single_thread_restores_the_thread_counts():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from hamiltonian_cnn.nn.base import blas_single_thread
+
+    def counts():
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+    before = counts()
+    with blas_single_thread():
+        inside = counts()
+    assert counts() == before
+    import numba
+
+    if numba.get_num_threads() > 1:
+        assert all(n == 1 for n in inside)
