@@ -41,11 +41,15 @@ def softmax_cross_entropy(logits, y):
         raise ValueError(f"logits: expected (N, n_classes) with at least one sample and one class, got shape {logits.shape}")
     y = _labels(y, n, k)
     h = logits.astype(np.float64)  # float32 logits of order 1e4 would lose the O(1) differences
-    log_z = special.logsumexp(h, axis=1)
-    loss = float(np.mean(log_z - h[np.arange(n), y]))
-    grad = special.softmax(h, axis=1)
-    grad[np.arange(n), y] -= 1.0
-    return loss, (grad / n).astype(logits.dtype, copy=False)
+    shifted = h - h.max(axis=1, keepdims=True)  # logsumexp(h) = max + log sum exp(h - max)
+    weights = np.exp(shifted)
+    z = weights.sum(axis=1, keepdims=True)
+    rows = np.arange(n)
+    loss = float(np.mean(np.log(z[:, 0]) - shifted[rows, y]))
+    grad = weights / z  # softmax(h)
+    grad[rows, y] -= 1.0
+    grad /= n
+    return loss, grad.astype(logits.dtype, copy=False)
 
 
 def binary_cross_entropy(logits, targets):
