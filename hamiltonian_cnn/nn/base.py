@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from .._checks import as_float_array, as_int, check_dtype, choice
+from .._checks import as_float_array, as_int, as_rng, check_dtype, choice
 from ..kernels.activations import CODES
 from ..physics.formulas import Geometry
 
@@ -356,6 +356,15 @@ class Layer:
             raise ValueError(f"params[{key!r}]: contains NaN or Inf; expected finite numbers")
         value = np.ascontiguousarray(value, dtype=self._dtype)
         return value if value.flags.writeable else value.copy()  # one compiled kernel type, see as_float_array
+
+    def _coupling_options(self, activation, bias, seed) -> np.random.Generator:
+        """Validate and set ``activation``, ``use_bias`` and ``seed``; return the init generator."""
+        self.activation = check_activation(activation)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias: expected True or False, got {bias!r}")
+        self.use_bias = bool(bias)
+        self.seed = seed
+        return as_rng(seed)
 
     def _init_grads(self):
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .._checks import as_int, as_int_tuple, as_rng
+from .._checks import as_int, as_int_tuple
 from ..kernels.conv import direct_backward, direct_forward, im2col_backward, im2col_forward
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import make_geometry, normalize_padding
@@ -20,7 +20,6 @@ from .base import (
     activation_code,
     as4d,
     blas_single_thread,
-    check_activation,
     init_weight,
     jsonable,
     kernel_geometry,
@@ -181,12 +180,7 @@ class _SharedConv(Layer):
         if self.in_ch % self.groups or self.out_ch % self.groups:
             raise ValueError(f"groups: expected a divisor of in_ch={self.in_ch} and out_ch={self.out_ch}, got {self.groups}")
         self.padding = check_padding(padding, nd, self.kernel_size, self.stride, self.dilation)
-        self.activation = check_activation(activation)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias: expected True or False, got {bias!r}")
-        self.use_bias = bool(bias)
-        self.seed = seed
-        rng = as_rng(seed)
+        rng = self._coupling_options(activation, bias, seed)
         window = math.prod(self.kernel_size)
         self.weight_shape = (self.out_ch, self.in_ch // self.groups) + self.kernel_size
         fan_in = self.in_ch // self.groups * window

@@ -13,13 +13,12 @@ import math
 
 import numpy as np
 
-from .._checks import as_int, as_rng
+from .._checks import as_int
 from ..kernels.full import activate_inplace, delta_planes
 from ..physics.couplings import FullCoupling
 from .base import (
     Layer,
     activation_code,
-    check_activation,
     init_weight,
     jsonable,
     sample_shape,
@@ -63,12 +62,7 @@ class FullCoupled(Layer):
         self._out_is_int = not isinstance(out_features, (tuple, list))
         self.in_size = math.prod(self.in_shape)
         self.out_size = math.prod(self.out_shape)
-        self.activation = check_activation(activation)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias: expected True or False, got {bias!r}")
-        self.use_bias = bool(bias)
-        self.seed = seed
-        rng = as_rng(seed)
+        rng = self._coupling_options(activation, bias, seed)
         self.weight_shape = self.out_shape + self.in_shape
         self.params["J"] = init_weight(rng, self.weight_shape, self.in_size, self.out_size, self.activation, self.dtype)
         if self.use_bias:

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .._checks import as_int, as_int_tuple, as_rng
+from .._checks import as_int, as_int_tuple
 from ..kernels.local import local_backward_batch, local_forward_batch
 from ..physics.couplings import LocalCoupling
 from ..physics.formulas import make_geometry
@@ -19,7 +19,6 @@ from .base import (
     Layer,
     activation_code,
     as4d,
-    check_activation,
     init_weight,
     kernel_geometry,
     n_chunks,
@@ -127,12 +126,7 @@ class _LocalConv(Layer):
             input_size = tuple(input_size)[1:]
         self.input_size = as_int_tuple(input_size, nd, "input_size", 1)
         self.geo = make_geometry(self.input_size, self.kernel_size, self.stride, self.padding, 1)
-        self.activation = check_activation(activation)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias: expected True or False, got {bias!r}")
-        self.use_bias = bool(bias)
-        self.seed = seed
-        rng = as_rng(seed)
+        rng = self._coupling_options(activation, bias, seed)
         window = math.prod(self.kernel_size)
         out_sites = self.geo.out_sites
         self.weight_shape = (self.out_ch,) + out_sites + (self.in_ch,) + self.kernel_size

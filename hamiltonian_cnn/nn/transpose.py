@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .._checks import as_int, as_int_tuple, as_rng
+from .._checks import as_int, as_int_tuple
 from ..kernels.transpose import transpose_backward, transpose_forward
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import Geometry, normalize_padding
@@ -22,7 +22,6 @@ from .base import (
     Layer,
     activation_code,
     as4d,
-    check_activation,
     init_weight,
     kernel_geometry,
     n_chunks,
@@ -59,12 +58,7 @@ class _ConvTranspose(Layer):
             if self.output_padding[axis] >= max(self.stride[axis], self.dilation[axis]):
                 raise ValueError(f"output_padding: expected less than stride or dilation on every axis "
                                  f"(stride {self.stride}, dilation {self.dilation}), got {self.output_padding}")
-        self.activation = check_activation(activation)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias: expected True or False, got {bias!r}")
-        self.use_bias = bool(bias)
-        self.seed = seed
-        rng = as_rng(seed)
+        rng = self._coupling_options(activation, bias, seed)
         window = math.prod(self.kernel_size)
         self.weight_shape = (self.in_ch, self.out_ch // self.groups) + self.kernel_size
         self.params["J"] = init_weight(rng, self.weight_shape, self.in_ch // self.groups * window,

@@ -13,7 +13,6 @@ import hamiltonian_cnn as hc
 
 def scipy_shared_field(x, w, b, stride, pads, dilation, groups):
     """Reference: scipy.signal.correlate per (sample, out channel, in channel), then stride."""
-    nd = x.ndim - 2
     xp = np.pad(x, [(0, 0), (0, 0)] + list(pads))
     # a dilated window is the window with zeros between its taps
     wd_shape = w.shape[:2] + tuple((k - 1) * d + 1 for k, d in zip(w.shape[2:], dilation))
