@@ -10,6 +10,6 @@ delta = dy g'(y): those are the activation kernels below, the same compiled code
 convolution kernels use, so a network compiles them once.
 """
 
-from .activations import activate_inplace, delta_planes
+from .activations import activate_inplace, delta_from_output
 
-__all__ = ["activate_inplace", "delta_planes"]
+__all__ = ["activate_inplace", "delta_from_output"]

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .._checks import as_int
-from ..kernels.full import activate_inplace, delta_planes
+from ..kernels.full import activate_inplace, delta_from_output
 from ..physics.couplings import FullCoupling
 from .base import (
     Layer,
@@ -37,7 +37,7 @@ def full_forward(x2, w, b, act):
 def full_backward(x2, w, y2, dy2, act):
     """(dx (N, F), dJ (K, F), db (K,)) of full_forward from its saved output y2 and dL/dy2."""
     delta = np.empty_like(y2)
-    delta_planes(y2, dy2, act, delta, np.zeros(y2.shape[0]), 0)
+    delta_from_output(y2.reshape(-1), np.ascontiguousarray(dy2).reshape(-1), act, delta.reshape(-1))
     db = delta.sum(axis=0, dtype=np.float64).astype(y2.dtype)
     return delta @ w, delta.T @ x2, db
 

@@ -12,7 +12,6 @@ from hamiltonian_cnn.kernels.activations import (
     activate_inplace,
     activation_backward,
     delta_from_output,
-    delta_planes,
     exp_nonpositive,
     log_2cosh,
     log_sigmoid,
@@ -64,7 +63,7 @@ def test_extreme_fields_saturate_exactly():
        st.floats(-3, 3))
 def test_array_kernels_match_the_scalar_ones(values, act, dtype, bias):
     """The vectorised array versions the convolution kernels use (activate_inplace with its own exp,
-    delta_from_output, delta_planes) against scipy, at the arrays' precision."""
+    delta_from_output) against scipy, at the arrays' precision."""
     h = np.array(values, dtype=dtype)
     y = h.copy()
     activate_inplace(y, code(act))
@@ -79,12 +78,6 @@ def test_array_kernels_match_the_scalar_ones(values, act, dtype, bias):
     total = delta_from_output(y, dy, code(act), out)
     assert_close(out, activation_backward(y, dy, code(act)), dtype, "delta_from_output")
     np.testing.assert_allclose(total, out.astype(np.float64).sum(), rtol=1e-5, atol=1e-5 * h.size)
-    planes = np.empty((2, h.size), dtype)
-    sums = np.zeros(3)
-    delta_planes(np.stack([y, y]), np.stack([dy, -dy]), code(act), planes, sums, 1)
-    assert_close(planes[0], out, dtype, "delta_planes")
-    assert_close(planes[1], -out, dtype, "delta_planes")
-    np.testing.assert_allclose(sums, [0.0, total, -total], rtol=1e-5, atol=1e-5 * h.size)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
