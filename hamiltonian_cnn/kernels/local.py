@@ -5,17 +5,14 @@ h[n, o, I, J] = sum_{c, a, b} J[o, I, J, c, a, b] x[n, c, s1 I + a - p1, s2 J + 
 
 Two implementations of the same thing:
 
-* ``local_forward_batch`` / ``local_backward_batch`` (what the layers run). Nothing is shared
-  between sites, so each output site is a small (samples x window) by (window x channels)
-  product. A block of samples is first laid out with the sample innermost on the zero-padded
-  grid, xt[c, r, q, s], so that the input under one window offset of one site is a contiguous
-  vector over the samples; the field of a site is then that site's window applied to those
-  vectors, which is the micro-kernel of the direct convolution (conv.shifted_rows: 2 output
-  channels x 8 offsets per pass) with the samples as the vector, and each site's weights are
-  read once per block instead of once per sample. dJ of a site is a dot product over the
-  samples (conv.shifted_dots_pair) and dx a sum over output channels added back at the window
-  offsets. They work on all the samples they are given and release the GIL: the layer runs
-  pieces of a batch on threads, each with its own dJ and db (summed afterwards).
+* ``local_forward_blas`` / ``local_backward_blas`` (what the layers run). Nothing is shared
+  between sites, so each output site is its own small matrix product over a block of samples:
+  h_p (O, m) = J_p (O, T) cols_p (T, m), dJ_p = delta_p cols_p^T, dcols_p = J_p^T delta_p
+  (T = C KH KW window taps). The block is laid out with the sample innermost on the zero-padded
+  grid, so the rows of cols_p are contiguous copies, and the products go to BLAS (np.dot), which
+  runs these small shapes near the core's peak. They work on all the samples they are given and
+  release the GIL: the layer runs pieces of a batch on threads, each with its own dJ and db
+  (summed afterwards in piece order) and with BLAS on one thread.
 * ``local_forward`` / ``local_backward``: the plain loops over (sample, channel, site, window),
   kept as the simple version (the physics couplings use it for their field, and the tests
   check the fast kernels against it and against the reference).
@@ -25,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from .activations import activate, activate_inplace, activation_backward, delta_from_output
-from .conv import pad_planes, shifted_dots_pair, shifted_rows, shifted_rows_pair_add
+from .layout import samples_innermost, samples_outermost, transpose2d
 
 
 @njit(cache=True, nogil=True)
@@ -102,112 +99,115 @@ def local_backward(x, weight, y, dy, sh, sw, ph, pw, act):
     return dx, dweight, dbias
 
 
-# ---------------------------------------------------------------- batch-innermost kernels
-
-
-@njit(cache=True)
-def transpose_into(src, dst):
-    """dst[k, r] = src[r, k] for src (R, K), dst (K, R), in 16 x 16 tiles (both sides stay in cache)."""
-    n_rows, n_cols = src.shape
-    for r0 in range(0, n_rows, 16):
-        r1 = min(n_rows, r0 + 16)
-        for k0 in range(0, n_cols, 16):
-            k1 = min(n_cols, k0 + 16)
-            for k in range(k0, k1):
-                row = dst[k]
-                for r in range(r0, r1):
-                    row[r] = src[r, k]
+# ---------------------------------------------------------------- per-site BLAS kernels
 
 
 @njit(cache=True)
 def _site_offsets(offs, n_in, kh, kw, hp, wp, r0, q0, m):
     """offs[(c KH + a) KW + b] = ((c hp + r0 + a) wp + q0 + b) m: where window offset (a, b) of channel c
-    of the site with top-left corner (r0, q0) starts in xt (the padding taps stay at 0)."""
+    of the site with top-left corner (r0, q0) starts in xt."""
     for c in range(n_in):
         for a in range(kh):
             for b in range(kw):
                 offs[(c * kh + a) * kw + b] = ((c * hp + r0 + a) * wp + q0 + b) * m
 
 
-@njit(cache=True, nogil=True)
-def local_forward_batch(x, wt, bias, sh, sw, ph, pw, kh, kw, block, act, y, work, offs):
-    """y = g(local(x, J) + b) into y (N, O, OH, OW) for x (N, C, H, W).
+@njit(cache=True)
+def _gather_site(xt, offs, m, cols):
+    """cols[t, s] = xt[offs[t] + s]: one site's windows over the block's samples, as a (T, m) matrix."""
+    for t in range(offs.shape[0]):
+        src = xt[offs[t]:offs[t] + m]
+        dst = cols[t]
+        for s in range(m):
+            dst[s] = src[s]
 
-    ``wt`` (P, O rounded up to even, C KH KW rounded up to 4): each site's window, tap by tap
-    (t = (c KH + a) KW + b), zero-padded (P = OH OW sites); ``bias`` (O, P). ``block`` samples at a
-    time are laid out with the sample innermost on the zero-padded grid the windows cover (hp =
-    (OH - 1) sh + KH by wp = (OW - 1) sw + KW), so the input under one window offset of one site
-    is a contiguous vector over the samples and a site's field is the direct convolution's
-    micro-kernel (conv.shifted_rows) over those vectors. ``work``: scratch of at least
-    block (2 C hp wp + 2 + O P) entries of x's dtype; ``offs``: int64 scratch, one per (padded) tap."""
+
+@njit(cache=True)
+def _scatter_site(dcols, offs, m, dxt):
+    """dxt[offs[t] + s] += dcols[t, s]: the adjoint of _gather_site."""
+    for t in range(offs.shape[0]):
+        src = dcols[t]
+        dst = dxt[offs[t]:offs[t] + m]
+        for s in range(m):
+            dst[s] += src[s]
+
+
+@njit(cache=True, nogil=True)
+def local_forward_blas(x, w3, bias, sh, sw, ph, pw, kh, kw, block, act, y, work, offs):
+    """y = g(local(x, J) + b) into y (N, O, OH, OW) for x (N, C, H, W), eq. (4.1.4) site by site.
+
+    Nothing is tied between sites, so the field of output site p over a block of m samples is one
+    matrix product, h_p^T (m, O) = cols_p^T (m, T) J_p^T (T, O), with J_p = ``w3[p]`` (w3 (P, O, T),
+    T = C KH KW taps, P = OH OW sites) and cols_p the input under each window offset of that site:
+    a BLAS call (these small products run near the core's peak, where a hand loop did not).
+    The block is first laid out with the sample innermost on the zero-padded grid (hp = (OH - 1) sh
+    + KH by wp = (OW - 1) sw + KW), so every row of cols_p is one contiguous copy, and the fields,
+    kept as (site, sample, channel), reach y in one transpose. ``bias`` (O P,); ``work``: scratch
+    of block (C hp wp + C H W + T + P O) entries of x's dtype; ``offs``: int64, one per tap."""
     n_batch, n_in = x.shape[0], x.shape[1]
-    n_out, oh, ow = y.shape[1], y.shape[2], y.shape[3]
-    n_sites = oh * ow
+    n_nat = n_in * x.shape[2] * x.shape[3]
+    n_sites, n_out, n_taps = w3.shape
+    oh, ow = y.shape[2], y.shape[3]
     hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
     plane = n_in * hp * wp
-    xn = work[:plane * block]
-    xt = work[plane * block:2 * plane * block]
-    at = 2 * plane * block
-    acc = work[at:at + 2 * block].reshape(2, block)
-    at += 2 * block
-    fields = work[at:at + n_out * n_sites * block]
+    xt = work[:plane * block]
+    at = plane * block
+    tmp = work[at:at + n_nat * block]
+    at += n_nat * block
+    cols = work[at:at + n_taps * block]
+    at += n_taps * block
+    fields = work[at:at + n_sites * n_out * block]
     for n0 in range(0, n_batch, block):
         m = min(block, n_batch - n0)
-        for s in range(m):
-            pad_planes(x, n0 + s, 1, 0, n_in, ph, pw, hp, wp, xn[s * plane:(s + 1) * plane])
-        transpose_into(xn[:m * plane].reshape(m, plane), xt[:plane * m].reshape(plane, m))
+        samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
+        c2 = cols[:n_taps * m].reshape(n_taps, m)
+        f3 = fields[:n_sites * m * n_out].reshape(n_sites, m, n_out)
         for i in range(oh):
             for j in range(ow):
                 p = i * ow + j
                 _site_offsets(offs, n_in, kh, kw, hp, wp, i * sh, j * sw, m)
-                for o in range(0, n_out, 2):
-                    pair = min(2, n_out - o)
-                    shifted_rows(xt, wt[p], o, pair, offs, m, acc)
-                    for r in range(pair):
-                        bo = bias[o + r, p]
-                        src = acc[r]
-                        dst = fields[((o + r) * n_sites + p) * m:((o + r) * n_sites + p + 1) * m]
-                        for s in range(m):
-                            dst[s] = src[s] + bo
+                _gather_site(xt, offs, m, c2)
+                np.dot(c2.T, w3[p].T, f3[p])
         out = y[n0:n0 + m].reshape(m, n_out * n_sites)
-        transpose_into(fields[:n_out * n_sites * m].reshape(n_out * n_sites, m), out)
+        transpose2d(f3.reshape(n_sites, m * n_out), out.reshape(m * n_out, n_sites))  # -> (sample, channel, site)
+        for s in range(m):
+            row = out[s]
+            for k in range(n_out * n_sites):
+                row[k] += bias[k]
         activate_inplace(out.reshape(-1), act)
 
 
 @njit(cache=True, nogil=True)
-def local_backward_batch(x, wt, wtt, y, dy, sh, sw, ph, pw, kh, kw, block, act, dx, dw_acc, db_acc, work, offs):
-    """Gradients of local_forward_batch from its saved output y and dL/dy: dx written into dx; dJ
-    added to dw_acc (like wt, x's dtype) and db to db_acc (O, P) (float64).
-
-    ``wtt`` (P, C KH KW rounded up to even, O rounded up to 4): each site's window transposed, for
-    dx; ``work``: scratch of at least block (3 C hp wp + 2 O P + 3) entries of x's dtype;
-    ``offs``: int64 scratch of (padded taps + O rounded up to 4) entries."""
-    n_batch, n_in, height, width = x.shape
-    n_out, oh, ow = y.shape[1], y.shape[2], y.shape[3]
-    n_sites = oh * ow
+def local_backward_blas(x, w3, y, dy, sh, sw, ph, pw, kh, kw, block, act, dx, dw_part, db_acc, work, offs):
+    """Gradients of local_forward_blas from its saved output y and dL/dy, site by site:
+    delta = dy g'(y); dJ_p = delta_p cols_p^T, written into dw_part (P, O, T) (x's dtype: this
+    call's samples only); db added to db_acc (O, P) (float64); dx = col2im(J_p^T delta_p), written
+    into dx. ``work``: scratch of block (2 C hp wp + C H W + 2 T + 2 P O) + O T entries of x's dtype;
+    ``offs``: int64, one per tap."""
+    n_batch, n_in = x.shape[0], x.shape[1]
+    n_nat = n_in * x.shape[2] * x.shape[3]
+    n_sites, n_out, n_taps = w3.shape
+    oh, ow = y.shape[2], y.shape[3]
     hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
-    n_taps = n_in * kh * kw
-    o4 = wtt.shape[2]
     plane = n_in * hp * wp
-    xn = work[:plane * block]  # natural layout (sample, padded grid); reused for dx
-    xt = work[plane * block:2 * plane * block]
-    dxt = work[2 * plane * block:3 * plane * block]
-    at = 3 * plane * block
-    delta = work[at:at + n_out * n_sites * block]  # (sample, channel, site)
-    at += n_out * n_sites * block
-    dsite = work[at:at + (n_out * n_sites + 1) * block]  # (channel, site, sample) + a zero row
-    at += (n_out * n_sites + 1) * block
-    out = work[at:at + 2 * block].reshape(2, block)
-    offs_x = offs[:wt.shape[2]]
-    offs_d = offs[wt.shape[2]:wt.shape[2] + o4]
+    xt = work[:plane * block]
+    dxt = work[plane * block:2 * plane * block]
+    at = 2 * plane * block
+    tmp = work[at:at + n_nat * block]
+    at += n_nat * block
+    cols = work[at:at + n_taps * block]
+    at += n_taps * block
+    dcols = work[at:at + n_taps * block]
+    at += n_taps * block
+    delta = work[at:at + n_sites * n_out * block]  # (sample, channel, site)
+    at += n_sites * n_out * block
+    dsite = work[at:at + n_sites * n_out * block]  # (site, sample, channel)
+    at += n_sites * n_out * block
+    dw_block = work[at:at + n_out * n_taps].reshape(n_out, n_taps)
     zero = x.dtype.type(0)
-    r_lo, r_hi = max(0, -ph), min(height, hp - ph)
-    q_lo, q_hi = max(0, -pw), min(width, wp - pw)
     for n0 in range(0, n_batch, block):
         m = min(block, n_batch - n0)
-        for s in range(m):
-            pad_planes(x, n0 + s, 1, 0, n_in, ph, pw, hp, wp, xn[s * plane:(s + 1) * plane])
-        transpose_into(xn[:m * plane].reshape(m, plane), xt[:plane * m].reshape(plane, m))
+        samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
         for k in range(plane * m):
             dxt[k] = zero
         d2 = delta[:m * n_out * n_sites].reshape(m, n_out * n_sites)
@@ -215,40 +215,48 @@ def local_backward_batch(x, wt, wtt, y, dy, sh, sw, ph, pw, kh, kw, block, act, 
         for s in range(m):
             row = d2[s]
             for o in range(n_out):
+                acc = db_acc[o]
+                seg = row[o * n_sites:(o + 1) * n_sites]
                 for p in range(n_sites):
-                    db_acc[o, p] += row[o * n_sites + p]
-        transpose_into(d2, dsite[:n_out * n_sites * m].reshape(n_out * n_sites, m))
-        for s in range(m):
-            dsite[n_out * n_sites * m + s] = zero
+                    acc[p] += seg[p]
+        ds3 = dsite[:n_sites * m * n_out].reshape(n_sites, m, n_out)
+        transpose2d(d2.reshape(m * n_out, n_sites), ds3.reshape(n_sites, m * n_out))
+        c2 = cols[:n_taps * m].reshape(n_taps, m)
+        dc2 = dcols[:n_taps * m].reshape(n_taps, m)
         for i in range(oh):
             for j in range(ow):
                 p = i * ow + j
-                _site_offsets(offs_x, n_in, kh, kw, hp, wp, i * sh, j * sw, m)
-                for o in range(o4):
-                    offs_d[o] = (o * n_sites + p) * m if o < n_out else n_out * n_sites * m
-                for o in range(0, n_out, 2):
-                    d0 = dsite[offs_d[o]:offs_d[o] + m]
-                    d1 = dsite[offs_d[o + 1]:offs_d[o + 1] + m]
-                    shifted_dots_pair(xt, d0, d1, offs_x, m, dw_acc[p, o], dw_acc[p, o + 1])
-                site = wtt[p]
-                for t in range(0, n_taps - 1, 2):  # taps in pairs: add straight into dx at the two offsets
-                    shifted_rows_pair_add(dsite, site[t], site[t + 1], offs_d, m, dxt[offs_x[t]:offs_x[t] + m],
-                                          dxt[offs_x[t + 1]:offs_x[t + 1] + m])
-                if n_taps % 2:
-                    t = n_taps - 1
-                    shifted_rows(dsite, site, t, 1, offs_d, m, out)
-                    dst = dxt[offs_x[t]:offs_x[t] + m]
-                    for s in range(m):
-                        dst[s] += out[0, s]
-        transpose_into(dxt[:plane * m].reshape(plane, m), xn[:m * plane].reshape(m, plane))
-        for s in range(m):  # crop the padded grid back to the input sites
-            grid = xn[s * plane:(s + 1) * plane]
-            for c in range(n_in):
-                for r in range(height):
-                    dst = dx[n0 + s, c, r]
-                    if r < r_lo or r >= r_hi:
-                        for q in range(width):
-                            dst[q] = zero
-                        continue
-                    for q in range(width):
-                        dst[q] = grid[(c * hp + r + ph) * wp + q + pw] if q_lo <= q < q_hi else zero
+                _site_offsets(offs, n_in, kh, kw, hp, wp, i * sh, j * sw, m)
+                _gather_site(xt, offs, m, c2)
+                dp = ds3[p].T  # (O, m)
+                if n0 == 0:
+                    np.dot(dp, c2.T, dw_part[p])
+                else:
+                    np.dot(dp, c2.T, dw_block)
+                    acc = dw_part[p]
+                    for o in range(n_out):
+                        for t in range(n_taps):
+                            acc[o, t] += dw_block[o, t]
+                np.dot(w3[p].T, dp, dc2)
+                _scatter_site(dc2, offs, m, dxt)
+        samples_outermost(dxt, n0, m, ph, pw, hp, wp, tmp, dx)
+
+
+@njit(cache=True)
+def sum_site_grads(parts, n_parts, dweight):
+    """dweight[o, p, t] = sum_k parts[k, p, o, t] over the first ``n_parts`` per-piece dJ (summed in
+    float64, in piece order), back in the coupling's layout (O, P, T)."""
+    n_sites, n_out, n_taps = parts.shape[1], parts.shape[2], parts.shape[3]
+    acc = np.empty(n_taps)
+    for o in range(n_out):
+        for p in range(n_sites):
+            first = parts[0, p, o]
+            for t in range(n_taps):
+                acc[t] = first[t]
+            for k in range(1, n_parts):
+                part = parts[k, p, o]
+                for t in range(n_taps):
+                    acc[t] += part[t]
+            dst = dweight[o, p]
+            for t in range(n_taps):
+                dst[t] = acc[t]

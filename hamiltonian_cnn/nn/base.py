@@ -13,6 +13,7 @@ Numba kernels index without bounds checks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import os
@@ -152,17 +153,40 @@ def as4d(a: np.ndarray) -> np.ndarray:
 PARALLEL_MIN_FLOPS = 10_000_000
 
 
-_POOL = None  # (process id, workers, ThreadPoolExecutor): made on first use, again after a fork
+class _Workers:
+    """Persistent worker threads, each waiting on its own queue: handing a piece of work to one and
+    hearing back costs about 20-30 microseconds here (a ThreadPoolExecutor round trip, with its
+    futures, measured about twice that), which matters for calls that take a millisecond."""
+
+    def __init__(self, count: int):
+        import queue
+        import threading
+
+        self.pid = os.getpid()
+        self.inboxes = [queue.SimpleQueue() for _ in range(count)]
+        for k, inbox in enumerate(self.inboxes):
+            threading.Thread(target=self._serve, args=(inbox,), name=f"hamiltonian_cnn-{k + 1}", daemon=True).start()
+
+    @staticmethod
+    def _serve(inbox):
+        while True:
+            task, done = inbox.get()  # done: the caller's own queue (callers on several threads stay apart)
+            try:
+                task()
+            except BaseException as exc:  # handed back to the caller, which re-raises it
+                done.put(exc)
+            else:
+                done.put(None)
 
 
-def _thread_pool(workers: int):
-    global _POOL
-    pid = os.getpid()
-    if _POOL is None or _POOL[0] != pid or _POOL[1] < workers:
-        from concurrent.futures import ThreadPoolExecutor
+_WORKERS = None  # made on first use, again after a fork (threads do not survive one) or to grow
 
-        _POOL = (pid, workers, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hamiltonian_cnn"))
-    return _POOL[2]
+
+def _workers(count: int) -> _Workers:
+    global _WORKERS
+    if _WORKERS is None or _WORKERS.pid != os.getpid() or len(_WORKERS.inboxes) < count:
+        _WORKERS = _Workers(count)
+    return _WORKERS
 
 
 def scratch(store, key, size: int, dtype, zero: bool = False) -> np.ndarray:
@@ -203,7 +227,7 @@ def run_chunks(fn, n_batch: int, chunks: int, per_thread: int | None = None, gra
     release the GIL, so they run at the same time). Pieces start at multiples of ``granule``
     samples (a kernel's natural block), when there are enough of them. Each piece writes its own slices of the outputs and returns its own partial
     gradients, which the caller sums in piece order: no race, and the result does not depend on
-    which thread ran what. Plain threads rather than Numba's ``prange``: a parallel Numba kernel
+    which thread ran what. Plain threads (see _Workers) rather than Numba's ``prange``: a parallel Numba kernel
     costs seconds more to compile, and start-up time is part of what users wait for.
     """
     chunks = max(1, min(chunks, n_batch))
@@ -223,15 +247,19 @@ def run_chunks(fn, n_batch: int, chunks: int, per_thread: int | None = None, gra
                 return
             results[t] = fn(slot, t, *bounds[t])
 
-    futures = [_thread_pool(chunks - 1).submit(work, slot) for slot in range(1, chunks)]
+    import queue
+
+    workers, done = _workers(chunks - 1), queue.SimpleQueue()
+    for slot in range(1, chunks):
+        workers.inboxes[slot - 1].put((functools.partial(work, slot), done))
     try:
         work(0)
     finally:
-        from concurrent.futures import wait
-
-        wait(futures)  # never leave a piece running on buffers the caller is about to use
-    for future in futures:
-        future.result()  # a worker's exception, if any
+        # never leave a piece running on buffers the caller is about to use
+        errors = [done.get() for _ in range(1, chunks)]
+    for error in errors:
+        if error is not None:
+            raise error  # a worker's exception
     return results
 
 

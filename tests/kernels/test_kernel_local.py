@@ -99,10 +99,11 @@ def test_tied_local_is_shared_convolution(case):
 
 
 @KERNEL_SETTINGS
-@given(local_cases(), st.integers(1, 4), st.integers(1, 9))
-def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n):
-    """The layer's kernels (samples innermost, pieces of the batch on threads) against the reference,
-    and against the plain-loop kernels."""
+@given(local_cases(), st.integers(1, 4), st.integers(1, 9), st.sampled_from([None, 1, 2, 3]))
+def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n, block):
+    """The layer's kernels (per-site products over blocks of samples, pieces of the batch on threads)
+    against the reference, and against the plain-loop kernels; ``block`` forces several blocks per
+    piece (where dJ of later blocks is added to the first's)."""
     from hamiltonian_cnn.nn.local import local_conv_backward, local_conv_forward
 
     rng = np.random.default_rng(case["seed"])
@@ -116,11 +117,11 @@ def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n):
     x4 = as4(x)
     args = (stride2[0], stride2[1], pads2[0][0], pads2[1][0])
     h_ref = ref.local2d(ref.as2d(x), w6, b3, stride2, pads2)
-    y4 = local_conv_forward(x4, w6, b3, *args, code(act), chunks)
+    y4 = local_conv_forward(x4, w6, b3, *args, code(act), chunks, block=block)
     assert y4.dtype == dtype
     assert_close(y4, ref.activate(h_ref, act), dtype, "y")
     dy = random_array(rng, y4.shape, dtype)
-    dx4, dw6, db3 = local_conv_backward(x4, w6, y4, dy, *args, code(act), chunks)
+    dx4, dw6, db3 = local_conv_backward(x4, w6, y4, dy, *args, code(act), chunks, block=block)
     assert dx4.dtype == dw6.dtype == db3.dtype == dtype
     dx_ref, dw_ref, db_ref = ref.local2d_backward(ref.as2d(x), w6, delta_for(h_ref, y4, dy, act), stride2, pads2)
     assert_close(dx4, dx_ref, dtype, "dx")
