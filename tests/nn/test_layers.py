@@ -392,6 +392,44 @@ def test_run_chunks_order_errors_and_thread_count():
     assert n_chunks(PARALLEL_MIN_FLOPS) == numba.get_num_threads() == n_chunks()
 
 
+def test_run_chunks_from_several_threads_and_the_spin_wait():
+    """Callers on several threads share the worker threads but each gets its own pieces back; the
+    poll that workers and callers use before blocking sees a counter reach its target, and gives
+    up after its polls otherwise."""
+    import threading
+
+    from hamiltonian_cnn.kernels.spin import spin_until
+    from hamiltonian_cnn.nn.base import run_chunks
+
+    outputs, errors = {}, []
+
+    def caller(k):
+        try:
+            for _ in range(50):
+                pieces = run_chunks(lambda slot, t, a, b: (k, t, a, b), 12, 3)
+                assert [p[0] for p in pieces] == [k] * len(pieces)
+                assert pieces[0][2] == 0 and pieces[-1][3] == 12
+            outputs[k] = True
+        except BaseException as exc:  # reported below, on the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and sorted(outputs) == [0, 1, 2, 3]
+
+    counters = np.zeros(2, np.int64)
+    assert not spin_until(counters, 1, 1, 1000)
+    counters[1] = 3
+    assert spin_until(counters, 1, 3, 1000) and not spin_until(counters, 1, 4, 1000)
+    bump = threading.Timer(0.01, lambda: counters.__setitem__(0, 1))
+    bump.start()
+    assert spin_until(counters, 0, 1, 10**9)  # returns as soon as the other thread writes
+    bump.join()
+
+
 def test_blas_single_thread_restores_the_thread_counts():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     from hamiltonian_cnn.nn.base import blas_single_thread
