@@ -77,20 +77,6 @@ def derivative_from_output(y, code):
     return 1.0
 
 
-@njit(cache=True, inline="always")
-def slope_from_output(y, code, one, zero):
-    """derivative_from_output in the dtype of ``one`` and ``zero`` (for the kernels' inner loops)."""
-    if code == SIGMOID:
-        return y * (one - y)
-    if code == TANH:
-        return one - y * y
-    if code == RELU:
-        return one if y > zero else zero
-    if code == SOFTPLUS:
-        return -math.expm1(-y)
-    return one
-
-
 @njit(cache=True)
 def activate_array(h, code):
     """y = g(h) elementwise on a 1D array (callers pass ``h.reshape(-1)``: one compiled version per dtype)."""

@@ -47,7 +47,7 @@ that transpose.py, full.py and local.py recompile against it.
 import numpy as np
 from numba import njit
 
-from .activations import REASSOC, activate_inplace, delta_from_output, slope_from_output
+from .activations import REASSOC, activate_inplace, delta_from_output
 
 # at most this many entries in one block of columns (1 MiB of float32: stays in a core's L2)
 BLOCK_ENTRIES = 1 << 18
@@ -446,22 +446,6 @@ def shifted_rows_pair(src, w0, w1, offs, length, out0, out1):
 
 
 @njit(cache=True, fastmath=REASSOC)
-def shifted_rows_pair_add(src, w0, w1, offs, length, out0, out1):
-    """out0[q] += sum_t w0[t] src[offs[t] + q] and out1 likewise: shifted_rows_pair adding into its outputs."""
-    for t in range(0, offs.shape[0], 4):
-        u0, u1, u2, u3 = w0[t], w0[t + 1], w0[t + 2], w0[t + 3]
-        v0, v1, v2, v3 = w1[t], w1[t + 1], w1[t + 2], w1[t + 3]
-        s0 = src[offs[t]:offs[t] + length]
-        s1 = src[offs[t + 1]:offs[t + 1] + length]
-        s2 = src[offs[t + 2]:offs[t + 2] + length]
-        s3 = src[offs[t + 3]:offs[t + 3] + length]
-        for q in range(length):
-            x0, x1, x2, x3 = s0[q], s1[q], s2[q], s3[q]
-            out0[q] += u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-            out1[q] += v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3
-
-
-@njit(cache=True, fastmath=REASSOC)
 def shifted_rows_one(src, w0, offs, length, out0):
     """shifted_rows_pair for a single output row (the odd one out)."""
     zero = src.dtype.type(0)
@@ -477,7 +461,7 @@ def shifted_rows_one(src, w0, offs, length, out0):
             out0[q] += u0 * s0[q] + u1 * s1[q] + u2 * s2[q] + u3 * s3[q]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def shifted_rows(src, w, row0, n_rows, offs, length, out):
     """out[r, q] = sum_t w[row0 + r, t] src[offs[t] + q] for r < n_rows (pairs of rows, then the odd one)."""
     for r in range(0, n_rows - 1, 2):
@@ -486,7 +470,7 @@ def shifted_rows(src, w, row0, n_rows, offs, length, out):
         shifted_rows_one(src, w[row0 + n_rows - 1], offs, length, out[n_rows - 1])
 
 
-@njit(cache=True, fastmath=REASSOC)
+@njit(cache=True, fastmath=REASSOC, inline="always")
 def shifted_dots_pair(src, d0, d1, offs, length, acc0, acc1):
     """acc0[t] += sum_q d0[q] src[offs[t] + q] and acc1[t] likewise with d1, for q < length (taps in
     groups of 8, then 4: the number of taps is a multiple of 4)."""
@@ -567,7 +551,7 @@ def shifted_dots_pair(src, d0, d1, offs, length, acc0, acc1):
         acc1[t + 3] += b3
 
 
-@njit(cache=True, fastmath=REASSOC)
+@njit(cache=True, fastmath=REASSOC, inline="always")
 def shifted_dots_one(src, d0, offs, length, acc0):
     """shifted_dots_pair for a single delta row (the odd one out)."""
     zero = src.dtype.type(0)
@@ -646,7 +630,7 @@ def direct_backward(x, wt, wtb, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     x); dJ (in wt's tap layout) and db added to the float64 accumulators dw_acc (like wt) and
     db_acc (O,). ``wtb`` (groups, C_g rounded up to even, O_g KH KW rounded up to 4) holds the
     weights tap by tap for dx (t = (o KH + a) KW + b); ``work`` is a scratch array of at least
-    (C_g + 2 + O_pad) hp wp block + O_pad margin + 2 n_taps entries of x's dtype
+    (C_g + 2 + O_pad) hp wp block + O_pad margin + 2 n_taps + oh ow entries of x's dtype
     (margin = dh (KH - 1) wp block + dw (KW - 1)), ``offs`` one of int64 with n_taps + n_taps_dx
     entries (nn.conv.direct_conv_backward prepares them); releases the GIL."""
     n_batch = x.shape[0]
@@ -657,7 +641,6 @@ def direct_backward(x, wt, wtb, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     height, width = x.shape[2], x.shape[3]
     hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
     zero = x.dtype.type(0)
-    one = x.dtype.type(1)
     size = hp * wp * block
     max_margin = dh * (kh - 1) * wp * block + dw * (kw - 1)
     xp = work[:c_group * size]
@@ -669,6 +652,7 @@ def direct_backward(x, wt, wtb, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     at += o_pad * (max_margin + size)
     part = work[at:at + n_taps]
     part2 = work[at + n_taps:at + 2 * n_taps]
+    dplane = work[at + 2 * n_taps:at + 2 * n_taps + oh * ow]  # one plane of delta, before it is framed
     offs_f = offs[:n_taps]
     offs_b = offs[n_taps:n_taps + wtb.shape[2]]
     y3 = y.reshape(n_batch, y.shape[1], oh * ow)
@@ -697,16 +681,13 @@ def direct_backward(x, wt, wtb, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
             for o in range(o_group):  # delta = dy g'(y), straight into the wide rows
                 total = zero
                 for s in range(m):
-                    y_plane, dy_plane = y3[n0 + s, o0 + o], dy3[n0 + s, o0 + o]
+                    total += delta_from_output(y3[n0 + s, o0 + o], dy3[n0 + s, o0 + o], act, dplane)
                     for i in range(oh):
                         begin = o * line + margin + i * row + s * wp
                         dst = dpad[begin:begin + ow]
-                        y_row = y_plane[i * ow:(i + 1) * ow]
-                        dy_row = dy_plane[i * ow:(i + 1) * ow]
+                        src = dplane[i * ow:(i + 1) * ow]
                         for j in range(ow):
-                            v = dy_row[j] * slope_from_output(y_row[j], act, one, zero)
-                            dst[j] = v
-                            total += v
+                            dst[j] = src[j]
                 db_acc[o0 + o] += total
             pad_planes(x, n0, m, g * c_group, c_group, ph, pw, hp, wp, xp)
             for o in range(0, o_group, 2):

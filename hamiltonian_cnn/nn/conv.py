@@ -112,7 +112,8 @@ def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, s
         block = direct_block(e - a, hp, wp, max(c_group, o_pad))
         size = hp * wp * block
         margin = dh * (kh - 1) * wp * block + dw * (kw - 1)
-        work = scratch(store, ("bwd", slot), (c_group + 2 + o_pad) * size + o_pad * margin + 2 * n_taps, x4.dtype)
+        work = scratch(store, ("bwd", slot), (c_group + 2 + o_pad) * size + o_pad * margin + 2 * n_taps + oh * ow,
+                       x4.dtype)
         offs = scratch(store, ("bwd offs", slot), n_taps + wtb.shape[2], np.int64, zero=True)
         dw_acc = scratch(store, ("dw", t), wt.size, np.float64, zero=True).reshape(wt.shape)
         db_acc = scratch(store, ("db", t), n_out, np.float64, zero=True)
