@@ -113,6 +113,16 @@ def _site_offsets(offs, n_in, kh, kw, hp, wp, r0, q0, m):
 
 
 @njit(cache=True)
+def _site_window(w3, p, w_site):
+    """w_site[o, t] = w3[o, p, t]: the window J_p of site p as a contiguous (O, T) matrix."""
+    for o in range(w3.shape[0]):
+        src = w3[o, p]
+        dst = w_site[o]
+        for t in range(w3.shape[2]):
+            dst[t] = src[t]
+
+
+@njit(cache=True)
 def _gather_site(xt, offs, m, cols):
     """cols[t, s] = xt[offs[t] + s]: one site's windows over the block's samples, as a (T, m) matrix."""
     for t in range(offs.shape[0]):
@@ -133,20 +143,21 @@ def _scatter_site(dcols, offs, m, dxt):
 
 
 @njit(cache=True, nogil=True)
-def local_forward_blas(x, w3, bias, sh, sw, ph, pw, kh, kw, block, act, y, work, offs):
+def local_forward_blas(x, w3, bias, sh, sw, ph, pw, kh, kw, block, act, y, work, offs, w_site):
     """y = g(local(x, J) + b) into y (N, O, OH, OW) for x (N, C, H, W), eq. (4.1.4) site by site.
 
     Nothing is tied between sites, so the field of output site p over a block of m samples is one
-    matrix product, h_p^T (m, O) = cols_p^T (m, T) J_p^T (T, O), with J_p = ``w3[p]`` (w3 (P, O, T),
+    matrix product, h_p^T (m, O) = cols_p^T (m, T) J_p^T (T, O), with J_p = ``w3[:, p]`` (w3 (O, P, T),
     T = C KH KW taps, P = OH OW sites) and cols_p the input under each window offset of that site:
     a BLAS call (these small products run near the core's peak, where a hand loop did not).
     The block is first laid out with the sample innermost on the zero-padded grid (hp = (OH - 1) sh
     + KH by wp = (OW - 1) sw + KW), so every row of cols_p is one contiguous copy, and the fields,
     kept as (site, sample, channel), reach y in one transpose. ``bias`` (O P,); ``work``: scratch
-    of block (C hp wp + C H W + T + P O) entries of x's dtype; ``offs``: int64, one per tap."""
+    of block (C hp wp + C H W + T + P O) entries of x's dtype; ``offs``: int64, one per tap; ``w_site``:
+    (O, T) scratch for one site's window (copied there, contiguous, for BLAS)."""
     n_batch, n_in = x.shape[0], x.shape[1]
     n_nat = n_in * x.shape[2] * x.shape[3]
-    n_sites, n_out, n_taps = w3.shape
+    n_out, n_sites, n_taps = w3.shape
     oh, ow = y.shape[2], y.shape[3]
     hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
     plane = n_in * hp * wp
@@ -167,7 +178,8 @@ def local_forward_blas(x, w3, bias, sh, sw, ph, pw, kh, kw, block, act, y, work,
                 p = i * ow + j
                 _site_offsets(offs, n_in, kh, kw, hp, wp, i * sh, j * sw, m)
                 _gather_site(xt, offs, m, c2)
-                np.dot(c2.T, w3[p].T, f3[p])
+                _site_window(w3, p, w_site)
+                np.dot(c2.T, w_site.T, f3[p])
         out = y[n0:n0 + m].reshape(m, n_out * n_sites)
         transpose2d(f3.reshape(n_sites, m * n_out), out.reshape(m * n_out, n_sites))  # -> (sample, channel, site)
         for s in range(m):
@@ -178,15 +190,15 @@ def local_forward_blas(x, w3, bias, sh, sw, ph, pw, kh, kw, block, act, y, work,
 
 
 @njit(cache=True, nogil=True)
-def local_backward_blas(x, w3, y, dy, sh, sw, ph, pw, kh, kw, block, act, dx, dw_part, db_acc, work, offs):
+def local_backward_blas(x, w3, y, dy, sh, sw, ph, pw, kh, kw, block, act, dx, dw_part, db_acc, work, offs, w_site):
     """Gradients of local_forward_blas from its saved output y and dL/dy, site by site:
     delta = dy g'(y); dJ_p = delta_p cols_p^T, written into dw_part (P, O, T) (x's dtype: this
     call's samples only); db added to db_acc (O, P) (float64); dx = col2im(J_p^T delta_p), written
     into dx. ``work``: scratch of block (2 C hp wp + C H W + 2 T + 2 P O) + O T entries of x's dtype;
-    ``offs``: int64, one per tap."""
+    ``offs``: int64, one per tap; ``w_site``: (O, T) scratch for one site's window."""
     n_batch, n_in = x.shape[0], x.shape[1]
     n_nat = n_in * x.shape[2] * x.shape[3]
-    n_sites, n_out, n_taps = w3.shape
+    n_out, n_sites, n_taps = w3.shape
     oh, ow = y.shape[2], y.shape[3]
     hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
     plane = n_in * hp * wp
@@ -237,7 +249,8 @@ def local_backward_blas(x, w3, y, dy, sh, sw, ph, pw, kh, kw, block, act, dx, dw
                     for o in range(n_out):
                         for t in range(n_taps):
                             acc[o, t] += dw_block[o, t]
-                np.dot(w3[p].T, dp, dc2)
+                _site_window(w3, p, w_site)
+                np.dot(w_site.T, dp, dc2)
                 _scatter_site(dc2, offs, m, dxt)
         samples_outermost(dxt, n0, m, ph, pw, hp, wp, tmp, dx)
 

@@ -154,8 +154,8 @@ PARALLEL_MIN_FLOPS = 10_000_000
 
 
 #: how long a worker thread polls for its next piece, and a caller for its workers' results, before
-#: blocking: about 0.3 ms of reads of a counter (the caller polls four times as long)
-SPIN_POLLS = 500_000
+#: blocking (seconds; the caller polls four times as long); 0: block at once
+SPIN_SECONDS = 0.0003
 
 
 class _Workers:
@@ -178,12 +178,18 @@ class _Workers:
         for k in range(count):
             threading.Thread(target=self._serve, args=(k,), name=f"hamiltonian_cnn-{k + 1}", daemon=True).start()
 
+    @staticmethod
+    def polls(seconds: float) -> int:
+        from ..kernels.spin import polls_per_second
+
+        return int(seconds * polls_per_second()) if seconds > 0 else 0
+
     def _serve(self, k):
         from ..kernels.spin import spin_until
 
         inbox, taken = self.inboxes[k], 0
         while True:
-            spin_until(self.posted, k, taken + 1, SPIN_POLLS)
+            spin_until(self.posted, k, taken + 1, self.polls(SPIN_SECONDS))
             task, done = inbox.get()  # done: the caller's own queue (callers on several threads stay apart)
             taken += 1
             try:
@@ -202,7 +208,7 @@ class _Workers:
     def wait(self, k, target):
         from ..kernels.spin import spin_until
 
-        spin_until(self.finished, k, target, 4 * SPIN_POLLS)
+        spin_until(self.finished, k, target, self.polls(4 * SPIN_SECONDS))
 
 
 _WORKERS = None  # made on first use, again after a fork (threads do not survive one) or to grow

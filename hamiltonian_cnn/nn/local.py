@@ -30,14 +30,6 @@ from .base import (
 from .conv import check_padding
 
 
-def site_weights(w6):
-    """J (O, OH, OW, C, KH, KW) as the kernels' per-site matrices w3 (P, O, T): w3[p] = J_p, contiguous
-    (P = OH OW sites, T = C KH KW taps)."""
-    n_out = w6.shape[0]
-    n_sites = w6.shape[1] * w6.shape[2]
-    return np.ascontiguousarray(w6.reshape(n_out, n_sites, -1).transpose(1, 0, 2))
-
-
 #: samples a block of the local kernels holds: the per-site products get more efficient up to about
 #: 100 samples, while the padded input grid (C hp wp entries per sample) should stay within a
 #: core's L2 cache
@@ -63,13 +55,12 @@ def _natural(x4):
     return x4.shape[1] * x4.shape[2] * x4.shape[3]
 
 
-def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, block=None, w3=None):
+def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, block=None):
     """y (N, O, OH, OW) of a locally connected layer by the per-site kernels, on ``chunks`` threads
-    (``store``: a layer's dict of reusable scratch arrays, see base.scratch; None: fresh arrays;
-    ``w3``: site_weights(w6) if the caller has it)."""
+    (``store``: a layer's dict of reusable scratch arrays, see base.scratch; None: fresh arrays)."""
     n_out, n_sites, n_taps, plane = _geometry(w6, sh, sw)
     kh, kw = w6.shape[4], w6.shape[5]
-    w3 = site_weights(w6) if w3 is None else w3
+    w3 = w6.reshape(n_out, n_sites, n_taps)  # J_{IJ,cab} as (O, P, T): a view
     bias = np.ascontiguousarray(b3).reshape(-1)
     y4 = np.empty((x4.shape[0], n_out) + w6.shape[1:3], dtype=x4.dtype)
 
@@ -77,17 +68,18 @@ def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, bloc
         m = local_block(e - a, plane, block)
         work = scratch(store, ("fwd", slot), m * (plane + _natural(x4) + n_taps + n_sites * n_out), x4.dtype)
         offs = scratch(store, ("offs", slot), n_taps, np.int64)
-        local_forward_blas(x4[a:e], w3, bias, sh, sw, ph, pw, kh, kw, m, act, y4[a:e], work, offs)
+        w_site = scratch(store, ("window", slot), n_out * n_taps, x4.dtype).reshape(n_out, n_taps)
+        local_forward_blas(x4[a:e], w3, bias, sh, sw, ph, pw, kh, kw, m, act, y4[a:e], work, offs, w_site)
 
     run_chunks(piece, x4.shape[0], chunks, per_thread=1, granule=16)
     return y4
 
 
-def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None, block=None, w3=None):
+def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None, block=None):
     """(dx, dJ, db) of local_conv_forward from its saved output, on ``chunks`` threads."""
     n_out, n_sites, n_taps, plane = _geometry(w6, sh, sw)
     kh, kw = w6.shape[4], w6.shape[5]
-    w3 = site_weights(w6) if w3 is None else w3
+    w3 = w6.reshape(n_out, n_sites, n_taps)
     dx4 = np.empty_like(x4)
 
     def piece(slot, t, a, e):
@@ -95,14 +87,15 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
         size = m * (2 * plane + _natural(x4) + 2 * n_taps + 2 * n_sites * n_out) + n_out * n_taps
         work = scratch(store, ("bwd", slot), size, x4.dtype)
         offs = scratch(store, ("offs", slot), n_taps, np.int64)
+        w_site = scratch(store, ("window", slot), n_out * n_taps, x4.dtype).reshape(n_out, n_taps)
         dw_part = parts_dw[t]
         db_acc = scratch(store, ("db", t), n_out * n_sites, np.float64, zero=True).reshape(n_out, n_sites)
         local_backward_blas(x4[a:e], w3, y4[a:e], dy4[a:e], sh, sw, ph, pw, kh, kw, m, act, dx4[a:e],
-                            dw_part, db_acc, work, offs)
+                            dw_part, db_acc, work, offs, w_site)
         return db_acc
 
     n_pieces = max(1, min(chunks, x4.shape[0]))
-    parts_dw = scratch(store, "dw parts", n_pieces * w3.size, x4.dtype).reshape((n_pieces,) + w3.shape)
+    parts_dw = scratch(store, "dw parts", n_pieces * w3.size, x4.dtype).reshape(n_pieces, n_sites, n_out, n_taps)
     parts = run_chunks(piece, x4.shape[0], chunks, per_thread=1, granule=16)
     dweight = np.empty(w6.shape, dtype=w6.dtype)
     sum_site_grads(parts_dw, len(parts), dweight.reshape(n_out, n_sites, n_taps))  # in piece order
@@ -171,18 +164,16 @@ class _LocalConv(Layer):
         w6, b3 = self._kernel_arrays()
         x4 = as4d(x)
         flops = 2 * x.shape[0] * w6.size
-        w3 = site_weights(w6)
         y4 = local_conv_forward(x4, w6, b3, sh, sw, ph, pw, activation_code(self.activation), n_chunks(flops),
-                                self._scratch, w3=w3)
+                                self._scratch)
         y = y4.reshape((x.shape[0], self.out_ch) + self.geo.out_sites)
-        return y, (x4, w6, w3, y4, x.shape, flops)
+        return y, (x4, w6, y4, x.shape, flops)
 
     def _backward(self, dy, saved):
-        x4, w6, w3, y4, x_shape, flops = saved
+        x4, w6, y4, x_shape, flops = saved
         sh, sw, ph, pw, _, _, _, _ = kernel_geometry(self.geo)
         dx4, dw6, db3 = local_conv_backward(x4, w6, y4, dy.reshape(y4.shape), sh, sw, ph, pw,
-                                            activation_code(self.activation), n_chunks(2 * flops), self._scratch,
-                                            w3=w3)
+                                            activation_code(self.activation), n_chunks(2 * flops), self._scratch)
         grads = {"J": dw6.reshape(self.weight_shape)}
         if self.use_bias:
             grads["b"] = db3.reshape(self.bias_shape)
