@@ -158,6 +158,13 @@ PARALLEL_MIN_FLOPS = 10_000_000
 SPIN_SECONDS = 0.0003
 
 
+def _padded_counters(count: int) -> np.ndarray:
+    """``count`` int64 counters 64 bytes apart (a strided view), each alone on its cache line."""
+    raw = np.zeros(8 * (count + 2), np.int64)
+    start = (-raw.ctypes.data // 8) % 8 + 8  # the first 64-byte boundary after one spare line
+    return raw[start:start + 8 * count:8]
+
+
 class _Workers:
     """Persistent worker threads, each with its own queue of pieces of work.
 
@@ -173,8 +180,10 @@ class _Workers:
 
         self.pid = os.getpid()
         self.inboxes = [queue.SimpleQueue() for _ in range(count)]
-        self.posted = np.zeros(count, np.int64)
-        self.finished = np.zeros(count, np.int64)
+        # one 64-byte cache line per counter, none shared with other data: a polling thread re-reads
+        # its line constantly, and a write by anyone else to a neighbour would bounce it between cores
+        self.posted = _padded_counters(count)
+        self.finished = _padded_counters(count)
         for k in range(count):
             threading.Thread(target=self._serve, args=(k,), name=f"hamiltonian_cnn-{k + 1}", daemon=True).start()
 
@@ -282,7 +291,7 @@ def run_chunks(fn, n_batch: int, chunks: int, per_thread: int | None = None, gra
     import queue
 
     workers, done = _workers(chunks - 1), queue.SimpleQueue()
-    targets = workers.finished[:chunks - 1] + 1
+    targets = [int(workers.finished[k]) + 1 for k in range(chunks - 1)]
     for slot in range(1, chunks):
         workers.post(slot - 1, functools.partial(work, slot), done)
     try:
