@@ -35,6 +35,8 @@ from .conv import check_padding
 #: core's L2 cache
 LOCAL_BLOCK_ENTRIES = 1 << 18
 LOCAL_BLOCK_MAX = 128
+#: pieces of the batch start at multiples of this many samples (blocks of 16 suit the BLAS kernels)
+LOCAL_GRANULE = 16
 
 
 def local_block(count: int, plane: int, block: int | None = None) -> int:
@@ -71,7 +73,7 @@ def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, bloc
         w_site = scratch(store, ("window", slot), n_out * n_taps, x4.dtype).reshape(n_out, n_taps)
         local_forward_blas(x4[a:e], w3, bias, sh, sw, ph, pw, kh, kw, m, act, y4[a:e], work, offs, w_site)
 
-    run_chunks(piece, x4.shape[0], chunks, per_thread=1, granule=16)
+    run_chunks(piece, x4.shape[0], chunks, per_thread=1, granule=LOCAL_GRANULE)
     return y4
 
 
@@ -96,7 +98,7 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
 
     n_pieces = max(1, min(chunks, x4.shape[0]))
     parts_dw = scratch(store, "dw parts", n_pieces * w3.size, x4.dtype).reshape(n_pieces, n_sites, n_out, n_taps)
-    parts = run_chunks(piece, x4.shape[0], chunks, per_thread=1, granule=16)
+    parts = run_chunks(piece, x4.shape[0], chunks, per_thread=1, granule=LOCAL_GRANULE)
     dweight = np.empty(w6.shape, dtype=w6.dtype)
     sum_site_grads(parts_dw, len(parts), dweight.reshape(n_out, n_sites, n_taps))  # in piece order
     db = parts[0].copy()
