@@ -207,8 +207,8 @@ class _Workers:
                 error = exc
             else:
                 error = None
+            done.put(error)  # first: a caller that sees the count finds the result waiting, without blocking
             self.finished[k] += 1
-            done.put(error)
 
     def post(self, k, task, done):
         self.inboxes[k].put((task, done))
