@@ -38,6 +38,22 @@ def _load_acquire(typingctx, counters, index):
 
 
 @intrinsic
+def _store_release(typingctx, counters, index, value):
+    """counters[index] = value with release ordering (int64 1D array): visible after all earlier writes."""
+    if not (isinstance(counters, types.Array) and counters.dtype == types.int64 and counters.ndim == 1):
+        return None
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])
+        builder.store_atomic(context.cast(builder, args[2], signature.args[2], types.int64), ptr, "release", 8)
+        return context.get_dummy_value()
+
+    return types.none(counters, types.intp, types.int64), codegen
+
+
+@intrinsic
 def _spin_hint(typingctx):
     """The CPU's spin-wait hint (nothing where none is known)."""
 
@@ -55,7 +71,9 @@ def _spin_hint(typingctx):
 
 
 @njit(cache=True, nogil=True)
-def _spin_until(counters, index, target, polls):
+def _spin_until(counters, index, target, polls, mark, mark_index, mark_value):
+    if mark_index >= 0:  # the mark is written once the GIL is released (see spin_until)
+        _store_release(mark, mark_index, mark_value)
     for _ in range(polls):
         if _load_acquire(counters, index) >= target:
             return True
@@ -63,11 +81,18 @@ def _spin_until(counters, index, target, polls):
     return False
 
 
-def spin_until(counters, index: int, target: int, polls: int) -> bool:
-    """True once counters[index] >= target, False after ``polls`` reads without it (then block instead)."""
+def spin_until(counters, index: int, target: int, polls: int, mark=None, mark_index: int = -1,
+               mark_value: int = 0) -> bool:
+    """True once counters[index] >= target, False after ``polls`` reads without it (then block instead).
+
+    ``mark[mark_index] = mark_value`` first, written after the GIL is released: a thread that
+    announces "done" this way lets the thread waiting for it take the GIL at once, instead of
+    finding it still held (a blocked GIL hand-off costs tens of microseconds here)."""
     if config.DISABLE_JIT:  # plain Python could not release the GIL: never poll
+        if mark is not None and mark_index >= 0:
+            mark[mark_index] = mark_value
         return counters[index] >= target
-    return _spin_until(counters, index, target, polls)
+    return _spin_until(counters, index, target, polls, counters if mark is None else mark, mark_index, mark_value)
 
 
 def polls_per_second() -> float:

@@ -196,9 +196,11 @@ class _Workers:
     def _serve(self, k):
         from ..kernels.spin import spin_until
 
-        inbox, taken = self.inboxes[k], 0
+        inbox, taken, finished = self.inboxes[k], 0, -1
         while True:
-            spin_until(self.posted, k, taken + 1, self.polls(SPIN_SECONDS))
+            # count the last piece finished only once the GIL is released (inside the poll): the
+            # caller that sees the count then takes the GIL without waiting for this thread
+            spin_until(self.posted, k, taken + 1, self.polls(SPIN_SECONDS), self.finished, finished, taken)
             task, done = inbox.get()  # done: the caller's own queue (callers on several threads stay apart)
             taken += 1
             try:
@@ -207,8 +209,8 @@ class _Workers:
                 error = exc
             else:
                 error = None
-            done.put(error)  # first: a caller that sees the count finds the result waiting, without blocking
-            self.finished[k] += 1
+            done.put(error)  # before the count: a caller that sees the count finds the result waiting
+            finished = k
 
     def post(self, k, task, done):
         self.inboxes[k].put((task, done))
