@@ -57,14 +57,16 @@ def _round4(n: int) -> int:
     return (n + 3) // 4 * 4
 
 
-def direct_taps(w4, groups):
-    """The direct kernels' tap tables: forward (groups, O_g even, C_g KH KW rounded to 4) and dx
-    (groups, C_g even, O_g KH KW rounded to 4), zero-padded."""
+def direct_taps(w4, groups, dx: bool = True):
+    """The direct kernels' tap tables: forward (groups, O_g even, C_g KH KW rounded to 4) and, with
+    ``dx``, the one for dx (groups, C_g even, O_g KH KW rounded to 4; else None), zero-padded."""
     n_out, c_group, kh, kw = w4.shape
     o_group = n_out // groups
     n_taps, n_taps_dx = c_group * kh * kw, o_group * kh * kw
     wt = np.zeros((groups, o_group + o_group % 2, _round4(n_taps)), dtype=w4.dtype)
     wt[:, :o_group, :n_taps] = w4.reshape(groups, o_group, n_taps)
+    if not dx:
+        return wt, None
     wtb = np.zeros((groups, c_group + c_group % 2, _round4(n_taps_dx)), dtype=w4.dtype)
     wtb[:, :c_group, :n_taps_dx] = (w4.reshape(groups, o_group, c_group, kh * kw).transpose(0, 2, 1, 3)
                                     .reshape(groups, c_group, n_taps_dx))
@@ -84,7 +86,7 @@ def direct_conv_forward(x4, w4, b, ph, pw, dh, dw, groups, act, oh, ow, chunks, 
     """y (N, O, oh, ow) of a stride-1 convolution by the direct kernel, on ``chunks`` threads."""
     n_out, c_group, kh, kw = w4.shape
     hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
-    wt, _ = direct_taps(w4, groups)
+    wt, _ = direct_taps(w4, groups, dx=False)
     y4 = np.empty((x4.shape[0], n_out, oh, ow), dtype=x4.dtype)
 
     def piece(slot, t, a, e):
