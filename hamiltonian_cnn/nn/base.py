@@ -196,11 +196,11 @@ class _Workers:
     def _serve(self, k):
         from ..kernels.spin import spin_until
 
-        inbox, taken, finished = self.inboxes[k], 0, -1
+        inbox, taken, unreported = self.inboxes[k], 0, -1  # unreported: k once a piece awaits its count
         while True:
             # count the last piece finished only once the GIL is released (inside the poll): the
             # caller that sees the count then takes the GIL without waiting for this thread
-            spin_until(self.posted, k, taken + 1, self.polls(SPIN_SECONDS), self.finished, finished, taken)
+            spin_until(self.posted, k, taken + 1, self.polls(SPIN_SECONDS), self.finished, unreported, taken)
             task, done = inbox.get()  # done: the caller's own queue (callers on several threads stay apart)
             taken += 1
             try:
@@ -210,7 +210,7 @@ class _Workers:
             else:
                 error = None
             done.put(error)  # before the count: a caller that sees the count finds the result waiting
-            finished = k
+            unreported = k
 
     def post(self, k, task, done):
         self.inboxes[k].put((task, done))
