@@ -9,11 +9,9 @@ waiting thread leaves the execution units to a hyperthread sibling that is doing
 """
 
 import platform
-import time
 
-import numpy as np
 from llvmlite import ir
-from numba import config, njit, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -71,43 +69,17 @@ def _spin_hint(typingctx):
 
 
 @njit(cache=True, nogil=True)
-def _spin_until(counters, index, target, polls, mark, mark_index, mark_value):
-    if mark_index >= 0:  # the mark is written once the GIL is released (see spin_until)
+def spin_until(counters, index, target, polls, mark, mark_index, mark_value):
+    """True once counters[index] >= target, False after ``polls`` reads without it (then block instead).
+
+    ``mark[mark_index] = mark_value`` first (``mark_index`` >= 0), written once the GIL is
+    released: a thread that announces "done" this way lets the thread waiting for it take the
+    GIL at once, instead of finding it still held (a blocked GIL hand-off costs tens of
+    microseconds here)."""
+    if mark_index >= 0:
         _store_release(mark, mark_index, mark_value)
     for _ in range(polls):
         if _load_acquire(counters, index) >= target:
             return True
         _spin_hint()
     return False
-
-
-def spin_until(counters, index: int, target: int, polls: int, mark=None, mark_index: int = -1,
-               mark_value: int = 0) -> bool:
-    """True once counters[index] >= target, False after ``polls`` reads without it (then block instead).
-
-    ``mark[mark_index] = mark_value`` first, written after the GIL is released: a thread that
-    announces "done" this way lets the thread waiting for it take the GIL at once, instead of
-    finding it still held (a blocked GIL hand-off costs tens of microseconds here)."""
-    if config.DISABLE_JIT:  # plain Python could not release the GIL: never poll
-        if mark is not None and mark_index >= 0:
-            mark[mark_index] = mark_value
-        return counters[index] >= target
-    return _spin_until(counters, index, target, polls, counters if mark is None else mark, mark_index, mark_value)
-
-
-def polls_per_second() -> float:
-    """How many polls (read + hint) this machine does per second, measured once (a few milliseconds)."""
-    global _RATE
-    if _RATE is None:
-        counters = np.zeros(16, np.int64)[::8]  # strided, like the workers' padded counters: one compiled version
-        spin_until(counters, 0, 1, 10)  # compile or load from the cache
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            spin_until(counters, 0, 1, 20_000)
-            best = min(best, time.perf_counter() - start)
-        _RATE = 20_000 / max(best, 1e-7)
-    return _RATE
-
-
-_RATE = None

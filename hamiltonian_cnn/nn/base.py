@@ -158,6 +158,42 @@ PARALLEL_MIN_FLOPS = 10_000_000
 SPIN_SECONDS = 0.0003
 
 
+def spin_until(counters, index: int, target: int, polls: int, mark=None, mark_index: int = -1,
+               mark_value: int = 0) -> bool:
+    """kernels.spin.spin_until (poll counters[index] until it reaches ``target``, at most ``polls``
+    times, after writing ``mark[mark_index] = mark_value``); with NUMBA_DISABLE_JIT plain Python
+    could not release the GIL, so it does not poll at all."""
+    import numba
+
+    if numba.config.DISABLE_JIT:
+        if mark is not None and mark_index >= 0:
+            mark[mark_index] = mark_value
+        return counters[index] >= target
+    from ..kernels.spin import spin_until as poll
+
+    return poll(counters, index, target, polls, counters if mark is None else mark, mark_index, mark_value)
+
+
+_POLL_RATE = None
+
+
+def polls_per_second() -> float:
+    """How many polls (read + hint) this machine does per second, measured once (a few milliseconds)."""
+    global _POLL_RATE
+    if _POLL_RATE is None:
+        import time
+
+        counters = _padded_counters(1)  # the workers' layout: one compiled version
+        spin_until(counters, 0, 1, 10)  # compile or load from the cache
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            spin_until(counters, 0, 1, 20_000)
+            best = min(best, time.perf_counter() - start)
+        _POLL_RATE = 20_000 / max(best, 1e-7)
+    return _POLL_RATE
+
+
 def _padded_counters(count: int) -> np.ndarray:
     """``count`` int64 counters 64 bytes apart (a strided view), each alone on its cache line."""
     raw = np.zeros(8 * (count + 2), np.int64)
@@ -189,13 +225,9 @@ class _Workers:
 
     @staticmethod
     def polls(seconds: float) -> int:
-        from ..kernels.spin import polls_per_second
-
         return int(seconds * polls_per_second()) if seconds > 0 else 0
 
     def _serve(self, k):
-        from ..kernels.spin import spin_until
-
         inbox, taken, unreported = self.inboxes[k], 0, -1  # unreported: k once a piece awaits its count
         while True:
             # count the last piece finished only once the GIL is released (inside the poll): the
@@ -217,8 +249,6 @@ class _Workers:
         self.posted[k] += 1
 
     def wait(self, k, target):
-        from ..kernels.spin import spin_until
-
         spin_until(self.finished, k, target, self.polls(4 * SPIN_SECONDS))
 
 

@@ -398,8 +398,7 @@ def test_run_chunks_from_several_threads_and_the_spin_wait():
     up after its polls otherwise."""
     import threading
 
-    from hamiltonian_cnn.kernels.spin import spin_until
-    from hamiltonian_cnn.nn.base import run_chunks
+    from hamiltonian_cnn.nn.base import _padded_counters, run_chunks, spin_until
 
     outputs, errors = {}, []
 
@@ -420,7 +419,7 @@ def test_run_chunks_from_several_threads_and_the_spin_wait():
         thread.join()
     assert not errors and sorted(outputs) == [0, 1, 2, 3]
 
-    counters = np.zeros(2, np.int64)
+    counters = _padded_counters(2)
     assert not spin_until(counters, 1, 1, 1000)
     counters[1] = 3
     assert spin_until(counters, 1, 3, 1000) and not spin_until(counters, 1, 4, 1000)
