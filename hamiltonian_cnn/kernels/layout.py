@@ -1,4 +1,4 @@
-"""Sample-innermost layouts for the BLAS kernels (local couplings, shared couplings by columns).
+"""Sample-innermost layout for the BLAS kernels of the local coupling (kernels/local.py).
 
 A block of m samples is laid out on the zero-padded grid its windows cover, with the sample
 innermost: ``xt[((c hp + r) wp + q) m + s] = x[n0 + s, c, r - ph, q - pw]`` (0 in the padding).

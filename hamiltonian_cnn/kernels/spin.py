@@ -20,17 +20,25 @@ _HINT = ("x86" if _MACHINE in ("x86_64", "amd64", "i386", "i686") else
          "arm" if _MACHINE in ("aarch64", "arm64") else "")
 
 
+def _is_counters(counters) -> bool:
+    return isinstance(counters, types.Array) and counters.dtype == types.int64 and counters.ndim == 1
+
+
+def _counter_pointer(context, builder, signature, args):
+    """Pointer to counters[index] for the intrinsics below (args[0] the array, args[1] the index)."""
+    aryty = signature.args[0]
+    ary = context.make_array(aryty)(context, builder, args[0])
+    return cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])
+
+
 @intrinsic
 def _load_acquire(typingctx, counters, index):
     """counters[index] read with acquire ordering (int64 1D array): re-read on every call."""
-    if not (isinstance(counters, types.Array) and counters.dtype == types.int64 and counters.ndim == 1):
+    if not _is_counters(counters):
         return None
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])
-        return builder.load_atomic(ptr, "acquire", 8)
+        return builder.load_atomic(_counter_pointer(context, builder, signature, args), "acquire", 8)
 
     return types.int64(counters, types.intp), codegen
 
@@ -38,14 +46,12 @@ def _load_acquire(typingctx, counters, index):
 @intrinsic
 def _store_release(typingctx, counters, index, value):
     """counters[index] = value with release ordering (int64 1D array): visible after all earlier writes."""
-    if not (isinstance(counters, types.Array) and counters.dtype == types.int64 and counters.ndim == 1):
+    if not _is_counters(counters):
         return None
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])
-        builder.store_atomic(context.cast(builder, args[2], signature.args[2], types.int64), ptr, "release", 8)
+        value = context.cast(builder, args[2], signature.args[2], types.int64)
+        builder.store_atomic(value, _counter_pointer(context, builder, signature, args), "release", 8)
         return context.get_dummy_value()
 
     return types.none(counters, types.intp, types.int64), codegen

@@ -17,11 +17,15 @@ import functools
 import itertools
 import math
 import os
+import queue
+import threading
+import time
 
 import numpy as np
 
 from .._checks import as_float_array, as_int, as_rng, check_dtype, choice
 from ..kernels.activations import CODES
+from ..kernels.spin import spin_until as _poll
 from ..physics.formulas import Geometry
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", None)
@@ -163,15 +167,13 @@ def spin_until(counters, index: int, target: int, polls: int, mark=None, mark_in
     """kernels.spin.spin_until (poll counters[index] until it reaches ``target``, at most ``polls``
     times, after writing ``mark[mark_index] = mark_value``); with NUMBA_DISABLE_JIT plain Python
     could not release the GIL, so it does not poll at all."""
-    import numba
+    from numba import config
 
-    if numba.config.DISABLE_JIT:
+    if config.DISABLE_JIT:
         if mark is not None and mark_index >= 0:
             mark[mark_index] = mark_value
         return counters[index] >= target
-    from ..kernels.spin import spin_until as poll
-
-    return poll(counters, index, target, polls, counters if mark is None else mark, mark_index, mark_value)
+    return _poll(counters, index, target, polls, counters if mark is None else mark, mark_index, mark_value)
 
 
 _POLL_RATE = None
@@ -181,8 +183,6 @@ def polls_per_second() -> float:
     """How many polls (read + hint) this machine does per second, measured once (a few milliseconds)."""
     global _POLL_RATE
     if _POLL_RATE is None:
-        import time
-
         counters = _padded_counters(1)  # the workers' layout: one compiled version
         spin_until(counters, 0, 1, 10)  # compile or load from the cache
         best = float("inf")
@@ -211,9 +211,6 @@ class _Workers:
     missed by a race only costs a poll: the queues carry the work and the results."""
 
     def __init__(self, count: int):
-        import queue
-        import threading
-
         self.pid = os.getpid()
         self.inboxes = [queue.SimpleQueue() for _ in range(count)]
         # one 64-byte cache line per counter, none shared with other data: a polling thread re-reads
@@ -319,8 +316,6 @@ def run_chunks(fn, n_batch: int, chunks: int, per_thread: int | None = None, gra
             if t >= n_pieces:
                 return
             results[t] = fn(slot, t, *bounds[t])
-
-    import queue
 
     workers, done = _workers(chunks - 1), queue.SimpleQueue()
     targets = [int(workers.finished[k]) + 1 for k in range(chunks - 1)]
