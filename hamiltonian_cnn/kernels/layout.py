@@ -46,7 +46,8 @@ def transpose_rows(src, s_off, s_stride, dst, d_off, d_stride, n_rows, n_cols):
 def transpose2d(src, dst):
     """dst[k, r] = src[r, k] for C-contiguous src (R, K) and dst (K, R)."""
     n_rows, n_cols = src.shape
-    transpose_rows(src.reshape(-1), 0, n_cols, dst.reshape(-1), 0, n_rows, n_rows, n_cols)
+    origin = n_rows - n_rows  # 0, typed as a run-time integer: a literal 0 would compile another copy
+    transpose_rows(src.reshape(-1), origin, n_cols, dst.reshape(-1), origin, n_rows, n_rows, n_cols)
 
 
 @njit(cache=True)

@@ -12,7 +12,9 @@ import math
 import numpy as np
 
 from .._checks import as_int, as_int_tuple
-from ..kernels.conv import direct_backward, direct_forward, im2col_backward, im2col_forward
+from ..kernels.conv import im2col_backward, im2col_forward
+from ..kernels.direct import direct_backward, direct_forward
+from ..kernels.simd import lanes as simd_lanes
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import make_geometry, normalize_padding
 from .base import (
@@ -36,10 +38,11 @@ METHODS = ("auto", "direct", "im2col")
 
 
 def conv_method(stride, method: str = "auto") -> str:
-    """Which kernels compute a convolution: "direct" (shifted rows, no BLAS) needs stride 1 on every
-    axis and is the faster one there (it reuses each loaded input for 2 outputs x 8 window
-    offsets, in vector loops, with no column buffer to fill); "im2col" (columns + BLAS) takes any
-    stride. ``method`` forces one ("direct" falls back to "im2col" where it cannot run)."""
+    """Which kernels compute a convolution: "direct" (shifted rows, no BLAS: kernels/direct.py)
+    needs stride 1 on every axis and is the faster one there (each tap of the window is a fixed
+    shift of the input, the sums run in registers, and there is no column buffer to fill);
+    "im2col" (columns + BLAS) takes any stride. ``method`` forces one ("direct" falls back to
+    "im2col" where it cannot run)."""
     if method == "im2col" or any(s != 1 for s in stride):
         return "im2col"
     return "direct"
@@ -58,73 +61,82 @@ def _round4(n: int) -> int:
 
 
 def direct_taps(w4, groups, dx: bool = True):
-    """The direct kernels' tap tables: forward (groups, O_g even, C_g KH KW rounded to 4) and, with
-    ``dx``, the one for dx (groups, C_g even, O_g KH KW rounded to 4; else None), zero-padded."""
+    """The direct kernels' tap tables: forward (groups, O_g, C_g KH KW rounded up to 4), tap
+    (c KH + a) KW + b holding J[g O_g + o, c, a, b]; with ``dx``, the one for dx (groups, C_g, KH T),
+    tap a T + o KW + b holding J[g O_g + o, c, a, b], T = O_g KW rounded up to 4 (else None);
+    zero-padded."""
     n_out, c_group, kh, kw = w4.shape
     o_group = n_out // groups
-    n_taps, n_taps_dx = c_group * kh * kw, o_group * kh * kw
-    wt = np.zeros((groups, o_group + o_group % 2, _round4(n_taps)), dtype=w4.dtype)
-    wt[:, :o_group, :n_taps] = w4.reshape(groups, o_group, n_taps)
+    n_taps = c_group * kh * kw
+    wt = np.zeros((groups, o_group, _round4(n_taps)), dtype=w4.dtype)
+    wt[:, :, :n_taps] = w4.reshape(groups, o_group, n_taps)
     if not dx:
         return wt, None
-    wtb = np.zeros((groups, c_group + c_group % 2, _round4(n_taps_dx)), dtype=w4.dtype)
-    wtb[:, :c_group, :n_taps_dx] = (w4.reshape(groups, o_group, c_group, kh * kw).transpose(0, 2, 1, 3)
-                                    .reshape(groups, c_group, n_taps_dx))
-    return wt, wtb
+    per_row = _round4(o_group * kw)
+    wtr = np.zeros((groups, c_group, kh, per_row), dtype=w4.dtype)
+    wtr[..., :o_group * kw] = (w4.reshape(groups, o_group, c_group, kh, kw).transpose(0, 2, 3, 1, 4)
+                               .reshape(groups, c_group, kh, o_group * kw))
+    return wt, wtr.reshape(groups, c_group, kh * per_row)
 
 
-def direct_block(count: int, hp: int, wp: int, channels: int) -> int:
-    """Samples laid side by side in one block of the direct kernels: rows of about 1024 sites
-    (long vector loops), at most 64 Ki entries per channel buffer, blocks of even sizes."""
-    plane = hp * wp
-    block = max(1, min(count, -(-1024 // plane), (1 << 16) // max(1, channels * plane)))
+def direct_block(count: int, n_in: int, n_out: int, hp: int, wp: int, hd: int, wd: int) -> int:
+    """Samples per block of the direct kernels: up to 32 (rows of 32 OW entries), while the block's
+    padded input and framed delta stay within 256 Ki entries each; blocks of even sizes."""
+    largest = max(n_in * hp * wp, n_out * hd * wd, 1)
+    block = max(1, min(count, 32, (1 << 18) // largest))
     n_blocks = -(-count // block)
     return max(1, -(-count // n_blocks))
 
 
 def direct_conv_forward(x4, w4, b, ph, pw, dh, dw, groups, act, oh, ow, chunks, store=None):
     """y (N, O, oh, ow) of a stride-1 convolution by the direct kernel, on ``chunks`` threads."""
-    n_out, c_group, kh, kw = w4.shape
+    n_out, _, kh, kw = w4.shape
+    n_in, height, width = x4.shape[1:]
     hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
+    hd, wd = oh + 2 * dh * (kh - 1), ow + 2 * dw * (kw - 1)
     wt, _ = direct_taps(w4, groups, dx=False)
     y4 = np.empty((x4.shape[0], n_out, oh, ow), dtype=x4.dtype)
 
     def piece(slot, t, a, e):
-        block = direct_block(e - a, hp, wp, max(c_group, 2))
-        work = scratch(store, ("fwd", slot), (c_group + 2) * hp * wp * block, x4.dtype)
+        block = direct_block(e - a, n_in, n_out, hp, wp, hd, wd)
+        work = scratch(store, ("fwd", slot), (n_in * hp * wp + n_in * height * width + 4 * oh * ow) * block,
+                       x4.dtype)
         offs = scratch(store, ("fwd offs", slot), wt.shape[2], np.int64, zero=True)
         direct_forward(x4[a:e], wt, b, ph, pw, dh, dw, kh, kw, block, act, y4[a:e], work, offs)
 
     run_chunks(piece, x4.shape[0], chunks, pieces_per_thread(2 * x4.shape[0] * oh * ow * w4.size),
-               direct_block(x4.shape[0], hp, wp, max(c_group, 2)))
+               direct_block(x4.shape[0], n_in, n_out, hp, wp, hd, wd))
     return y4
 
 
 def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, store=None):
     """(dx, dJ, db) of a stride-1 convolution by the direct kernel, on ``chunks`` threads."""
     n_out, c_group, kh, kw = w4.shape
+    n_in, height, width = x4.shape[1:]
     o_group = n_out // groups
     oh, ow = y4.shape[2], y4.shape[3]
     hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
-    wt, wtb = direct_taps(w4, groups)
-    o_pad, n_taps = wt.shape[1], wt.shape[2]
+    hd, wd = oh + 2 * dh * (kh - 1), ow + 2 * dw * (kw - 1)
+    wt, wtr = direct_taps(w4, groups)
+    n_taps = wt.shape[2]
+    lanes = simd_lanes(x4.dtype)
     dx4 = np.empty_like(x4)
 
     def piece(slot, t, a, e):
-        block = direct_block(e - a, hp, wp, max(c_group, o_pad))
-        size = hp * wp * block
-        margin = dh * (kh - 1) * wp * block + dw * (kw - 1)
-        work = scratch(store, ("bwd", slot), (c_group + 2 + o_pad) * size + o_pad * margin + 2 * n_taps + oh * ow,
-                       x4.dtype)
-        offs = scratch(store, ("bwd offs", slot), n_taps + wtb.shape[2], np.int64, zero=True)
+        block = direct_block(e - a, n_in, n_out, hp, wp, hd, wd)
+        o_vec = -(-o_group // lanes) * lanes
+        size = (n_in * hp * wp + n_in * height * width + n_out * hd * wd + oh * ow * (1 + o_vec)
+                + 4 * height * width) * block
+        work = scratch(store, ("bwd", slot), size + n_taps * o_vec, x4.dtype)
+        offs = scratch(store, ("bwd offs", slot), n_taps + wtr.shape[2], np.int64, zero=True)
         dw_acc = scratch(store, ("dw", t), wt.size, np.float64, zero=True).reshape(wt.shape)
         db_acc = scratch(store, ("db", t), n_out, np.float64, zero=True)
-        direct_backward(x4[a:e], wt, wtb, y4[a:e], dy4[a:e], ph, pw, dh, dw, kh, kw, block, act, dx4[a:e],
+        direct_backward(x4[a:e], wt, wtr, y4[a:e], dy4[a:e], ph, pw, dh, dw, kh, kw, block, act, dx4[a:e],
                         dw_acc, db_acc, work, offs)
         return dw_acc, db_acc
 
     parts = run_chunks(piece, x4.shape[0], chunks, pieces_per_thread(4 * x4.shape[0] * oh * ow * w4.size),
-                       direct_block(x4.shape[0], hp, wp, max(c_group, o_pad)))
+                       direct_block(x4.shape[0], n_in, n_out, hp, wp, hd, wd))
     dw_acc, db = parts[0]
     for dw_part, db_part in parts[1:]:
         dw_acc, db = dw_acc + dw_part, db + db_part
@@ -167,7 +179,7 @@ def check_padding(padding, nd: int, kernel, stride, dilation):
 
 class _SharedConv(Layer):
     nd = 2
-    #: "auto" (by shape, see conv_method), or force "direct" / "im2col" (the tests run both)
+    #: "auto" (by stride, see conv_method), or force "direct" / "im2col" (the tests run both)
     _method = "auto"
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, dilation=1, groups=1,

@@ -1,0 +1,195 @@
+"""Direct shared coupling kernels for stride 1 (eq. (4.1.8), as in conv.py): no BLAS, no columns.
+
+The field at stride 1 is a sum of shifted copies of the input, one per tap t = (c, a, b) of the
+window. A block of m samples is laid out with the sample innermost (kernels/layout.py):
+
+    xt[((c hp + r) wp + q) m + s] = x[n0 + s, c, r - ph, q - pw]
+
+so one row I of output sites of all m samples, (J, s) for J < OW, is a contiguous run of OW m
+entries, and the input under window offset (a, b) of that whole run is the contiguous run that
+starts d1 a wp m + d2 b m further on. The field of row I is then a sum of shifted rows
+(tiles.shifted_rows, a register-blocked micro-kernel), and every entry computed is an output
+site: laying the samples side by side instead would make each row as wide as the padded input
+(OW + d2 (KW - 1): 1.5x the work for LeNet's second layer). Backward runs the same shifts the
+other way:
+
+- dJ: a sum of outer products of the shifted input rows with the delta, channel innermost
+  (tiles.outer_dots);
+- dx: for each input row, a sum of shifted delta rows over the window offsets (a, b) whose
+  output row exists: the taps are ordered (a, o, b), so those are one contiguous range, and no
+  time goes into the zero rows of the frame.
+
+Results are moved back to NCHW by transposes of the block (layout.transpose_rows).
+"""
+
+from numba import njit
+
+from .activations import REASSOC, activate_inplace, delta_from_output
+from .layout import samples_innermost, transpose_rows
+from .tiles import outer_dots, shifted_rows
+
+
+@njit(cache=True)
+def _fill_offsets(offs, n_ch, kh, kw, ch_stride, base, sign, row, dh, dw):
+    """offs[(c KH + a) KW + b] = c ch_stride + base + sign (dh a row + dw b); the padding taps stay at 0."""
+    for c in range(n_ch):
+        for a in range(kh):
+            for b in range(kw):
+                offs[(c * kh + a) * kw + b] = c * ch_stride + base + sign * (dh * a * row + dw * b)
+
+
+@njit(cache=True, nogil=True)
+def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, offs):
+    """y = g(conv(x, J) + b), stride 1, into y (N, O, oh, ow), for x (N, C, H, W).
+
+    ``wt`` (groups, O_g, C_g KH KW rounded up to 4) holds the weights tap by tap (t = (c KH + a) KW + b),
+    zero-padded;
+    ``block`` samples per block; ``work`` a scratch array of at least (C hp wp + C H W + 4 oh ow)
+    block entries of x's dtype, ``offs`` one of int64 with one entry per tap (the caller,
+    nn.conv.direct_conv_forward, prepares them); releases the GIL."""
+    n_batch, n_in, height, width = x.shape
+    groups = wt.shape[0]
+    n_out = y.shape[1]
+    o_group, c_group = n_out // groups, n_in // groups
+    oh, ow = y.shape[2], y.shape[3]
+    hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
+    n_sites = oh * ow
+    at = n_in * hp * wp * block
+    xt = work[:at]
+    tmp = work[at:at + n_in * height * width * block]
+    at += n_in * height * width * block
+    acc_flat = work[at:at + 4 * n_sites * block]
+    acc = acc_flat.reshape(4, n_sites * block)
+    y_flat = y.reshape(-1)
+    n_taps = wt.shape[2]
+    for n0 in range(0, n_batch, block):
+        m = min(block, n_batch - n0)
+        samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
+        row = wp * m
+        plane = hp * row
+        run = ow * m  # one row of output sites of the block
+        _fill_offsets(offs, c_group, kh, kw, plane, 0, 1, row, dh, dw * m)
+        for g in range(groups):
+            base = g * c_group * plane
+            for o in range(0, o_group, 4):
+                count = min(4, o_group - o)
+                for i in range(oh):
+                    shifted_rows(xt[base + i * row:], wt[g, :, 0:n_taps], o, count, offs[0:n_taps], run,
+                                 acc[:, i * run:(i + 1) * run])
+                for r in range(count):
+                    k = g * o_group + o + r
+                    bo = bias[k]
+                    fields = acc[r, :n_sites * m]
+                    for q in range(n_sites * m):
+                        fields[q] += bo
+                    # (site, sample) -> y[n0 + s, k, site]
+                    transpose_rows(acc_flat, r * n_sites * block, m, y_flat, (n0 * n_out + k) * n_sites, n_out * n_sites, n_sites, m)
+        activate_inplace(y[n0:n0 + m].reshape(-1), act)
+
+
+@njit(cache=True, nogil=True, fastmath=REASSOC)
+def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, dw_acc, db_acc, work, offs):
+    """Gradients of direct_forward from its saved output y and dL/dy: dx written into dx (shaped
+    like x); dJ (in wt's tap layout) and db added to the float64 accumulators dw_acc (like wt) and
+    db_acc (O,). ``wtr`` (groups, C_g, KH T) holds the weights for dx tap by
+    tap in the order (a, o, b), T = O_g KW rounded up to 4 taps per window row a (nn.conv.direct_taps);
+    ``work`` is a scratch array of at least (C hp wp + C H W + O hd wd + oh ow (1 + O_v) + 4 H W) block
+    + n_taps O_v entries (hd, wd = oh, ow framed by d (K - 1) zeros on each side; O_v = O_g rounded
+    up to whole vectors, simd.lanes), ``offs`` one of
+    int64 with n_taps + KH T entries (nn.conv.direct_conv_backward prepares them); releases the GIL."""
+    n_batch, n_in, height, width = x.shape
+    groups, _, n_taps = wt.shape
+    n_out = y.shape[1]
+    o_group, c_group = n_out // groups, n_in // groups
+    oh, ow = y.shape[2], y.shape[3]
+    hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
+    fh, fw = dh * (kh - 1), dw * (kw - 1)
+    hd, wd = oh + 2 * fh, ow + 2 * fw
+    n_sites, n_pixels = oh * ow, height * width
+    per_row = wtr.shape[2] // kh
+    zero = x.dtype.type(0)
+    at = n_in * hp * wp * block
+    xt = work[:at]
+    tmp = work[at:at + n_in * n_pixels * block]
+    at += n_in * n_pixels * block
+    dpad = work[at:at + n_out * hd * wd * block]
+    at += n_out * hd * wd * block
+    dplanes = work[at:at + block * n_sites]
+    at += block * n_sites
+    dxt_flat = work[at:at + 4 * n_pixels * block]
+    dxt = dxt_flat.reshape(4, n_pixels * block)
+    at += 4 * n_pixels * block
+    lanes = 32 // x.itemsize
+    o_vec = (o_group + lanes - 1) // lanes * lanes  # channels per site in dt: whole vectors
+    dt = work[at:at + n_sites * block * o_vec]
+    at += n_sites * block * o_vec
+    part = work[at:at + n_taps * o_vec].reshape(n_taps, o_vec)
+    offs_f = offs[:n_taps]
+    offs_b = offs[n_taps:n_taps + wtr.shape[2]]
+    y3 = y.reshape(n_batch, n_out, n_sites)
+    dy3 = dy.reshape(n_batch, n_out, n_sites)
+    dx_flat = dx.reshape(-1)
+    # the input sites that lie on the padded grid; the others get no gradient
+    r_lo, r_hi = max(0, -ph), min(height, hp - ph)
+    s_lo, s_hi = max(0, -pw), min(width, wp - pw)
+    covered = r_lo == 0 and r_hi == height and s_lo == 0 and s_hi == width
+    last_m = -1
+    for n0 in range(0, n_batch, block):
+        m = min(block, n_batch - n0)
+        row = wp * m
+        plane = hp * row
+        line = hd * wd * m  # one output channel's framed delta
+        run = ow * m
+        if m != last_m:  # the frame stays zero from here on: only the real sites are written below
+            for k in range(n_out * line):
+                dpad[k] = zero
+            for k in range(n_sites * m * o_vec):  # the padding channels of dt stay zero too
+                dt[k] = zero
+            _fill_offsets(offs_f, c_group, kh, kw, plane, 0, 1, row, dh, dw * m)
+            for a in range(kh):
+                for o in range(o_group):
+                    for b in range(kw):
+                        offs_b[a * per_row + o * kw + b] = o * line + ((fh - dh * a) * wd + fw - dw * b) * m
+            last_m = m
+        for k in range(n_out):  # delta = dy g'(y), then (sample, site) -> the framed rows
+            total = zero
+            for s in range(m):
+                total += delta_from_output(y3[n0 + s, k], dy3[n0 + s, k], act, dplanes[s * n_sites:(s + 1) * n_sites])
+            db_acc[k] += total
+            for i in range(oh):
+                transpose_rows(dplanes, i * ow, n_sites, dpad, k * line + ((i + fh) * wd + fw) * m, m, m, ow)
+        samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
+        for g in range(groups):
+            base = g * c_group * plane
+            for i in range(oh):  # this group's delta, channel innermost
+                transpose_rows(dpad, g * o_group * line + ((i + fh) * wd + fw) * m, line, dt, i * run * o_vec, o_vec,
+                               o_group, run)
+            outer_dots(xt[base:], row, oh, run, offs_f, dt, o_vec, part)
+            for o in range(o_group):
+                for t in range(n_taps):
+                    dw_acc[g, o, t] += part[t, o]
+            for c in range(0, c_group, 4):
+                count = min(4, c_group - c)
+                if not covered:
+                    for r in range(count):
+                        for q in range(n_pixels * m):
+                            dxt[r, q] = zero
+                length = (s_hi - s_lo) * m
+                for i in range(r_lo, r_hi):
+                    r = i + ph  # the row on the padded grid; window row a reads output row r - dh a
+                    a_lo = max(0, (r - oh) // dh + 1)
+                    a_hi = min(kh - 1, r // dh)
+                    begin = (i * width + s_lo) * m
+                    outs = dxt[:, begin:begin + length]
+                    if a_hi < a_lo:
+                        for rr in range(count):
+                            for q in range(length):
+                                outs[rr, q] = zero
+                        continue
+                    t0, t1 = a_lo * per_row, (a_hi + 1) * per_row
+                    shifted_rows(dpad[g * o_group * line + (r * wd + s_lo + pw) * m:], wtr[g, :, t0:t1], c, count,
+                                 offs_b[t0:t1], length, outs)
+                for rr in range(count):  # (pixel, sample) -> dx[n0 + s, channel, pixel]
+                    channel = g * c_group + c + rr
+                    transpose_rows(dxt_flat, rr * n_pixels * block, m, dx_flat, (n0 * n_in + channel) * n_pixels, n_in * n_pixels,
+                                   n_pixels, m)

@@ -1,0 +1,186 @@
+"""Short vectors in registers: the accumulators of the register-blocked micro-kernels.
+
+LLVM vectorises a loop over an array, but it cannot keep a block of accumulators in registers
+across a loop over taps when they live in an array (a store to it may alias the input), and it
+does not assemble scalar accumulators into vectors reliably. So the micro-kernels (kernels/tiles.py)
+use a vector type of their own: ``Vector`` is an LLVM ``<lanes x float>`` value (32 bytes: 8
+float32 or 4 float64 lanes, one AVX register; other CPUs split it into what they have), passed
+by value, so that a handful of them stay in registers for a whole loop.
+
+    vload(a, i)        a[i : i + lanes] as a vector (a: 1D float array of unit stride; no bounds check)
+    vstore(a, i, v)    a[i : i + lanes] = v
+    vsplat(x)          every lane x (the vector type follows x's dtype)
+    vsplat_at(a, i)    every lane a[i] (no bounds check)
+    vfma(a, b, c)      a * b + c lane by lane (fused where the CPU has FMA)
+    vsum(v)            the sum of the lanes
+
+With NUMBA_DISABLE_JIT=1 the same names run as plain Python on small numpy arrays, so the
+kernels that use them still run (slowly) without compilation.
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import config, types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+#: bytes in one vector (an AVX register)
+VECTOR_BYTES = 32
+
+
+def lanes(dtype) -> int:
+    """Lanes of one vector of this dtype (8 for float32, 4 for float64)."""
+    return VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+class Vector(types.Type):
+    """A vector of ``lanes`` values of the float type ``dtype``, held in registers."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.lanes = VECTOR_BYTES // (dtype.bitwidth // 8)
+        super().__init__(name=f"Vector({dtype}, {self.lanes})")
+
+
+@register_model(Vector)
+class _VectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.lanes))
+
+
+def _float_array(a) -> bool:
+    return isinstance(a, types.Array) and a.ndim == 1 and a.dtype in (types.float32, types.float64)
+
+
+def _element_pointer(context, builder, aryty, ary_value, index, vecty):
+    """Pointer to a[index] as a pointer to the vector type. The lanes are the entries that follow
+    a[index] in memory: the callers pass 1D arrays of unit stride (a row or slice of a
+    C-contiguous array, which Numba may type as layout "A")."""
+    ary = context.make_array(aryty)(context, builder, ary_value)
+    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [index])
+    return builder.bitcast(ptr, ir.PointerType(vecty))
+
+
+@intrinsic
+def _vload(typingctx, a, i):
+    if not _float_array(a) or not isinstance(i, types.Integer):
+        return None
+    vt = Vector(a.dtype)
+
+    def codegen(context, builder, signature, args):
+        vecty = context.get_value_type(vt)
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = _element_pointer(context, builder, signature.args[0], args[0], index, vecty)
+        return builder.load(ptr, align=a.dtype.bitwidth // 8)
+
+    return vt(a, i), codegen
+
+
+@intrinsic
+def _vstore(typingctx, a, i, v):
+    if not _float_array(a) or not isinstance(i, types.Integer) or v != Vector(a.dtype):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vecty = context.get_value_type(v)
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = _element_pointer(context, builder, signature.args[0], args[0], index, vecty)
+        builder.store(args[2], ptr, align=a.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(a, i, v), codegen
+
+
+def _splat(builder, value, vecty, n_lanes):
+    one = builder.insert_element(ir.Constant(vecty, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, ir.Constant(vecty, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), n_lanes), [0] * n_lanes))
+
+
+@intrinsic
+def _vsplat(typingctx, x):
+    if x not in (types.float32, types.float64):
+        return None
+    vt = Vector(x)
+
+    def codegen(context, builder, signature, args):
+        return _splat(builder, args[0], context.get_value_type(vt), vt.lanes)
+
+    return vt(x), codegen
+
+
+@intrinsic
+def _vsplat_at(typingctx, a, i):
+    if not _float_array(a) or not isinstance(i, types.Integer):
+        return None
+    vt = Vector(a.dtype)
+
+    def codegen(context, builder, signature, args):
+        element = context.get_value_type(a.dtype)
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = _element_pointer(context, builder, signature.args[0], args[0], index, element)
+        return _splat(builder, builder.load(ptr), context.get_value_type(vt), vt.lanes)
+
+    return vt(a, i), codegen
+
+
+@intrinsic
+def _vfma(typingctx, a, b, c):
+    if not isinstance(a, Vector) or a != b or a != c:
+        return None
+
+    def codegen(context, builder, signature, args):
+        vecty = context.get_value_type(a)
+        name = f"llvm.fmuladd.v{a.lanes}f{a.dtype.bitwidth}"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vecty, [vecty] * 3), name)
+        return builder.call(fn, list(args))
+
+    return a(a, b, c), codegen
+
+
+@intrinsic
+def _vsum(typingctx, v):
+    if not isinstance(v, Vector):
+        return None
+
+    def codegen(context, builder, signature, args):
+        total = builder.extract_element(args[0], ir.Constant(ir.IntType(32), 0))
+        for k in range(1, v.lanes):
+            total = builder.fadd(total, builder.extract_element(args[0], ir.Constant(ir.IntType(32), k)))
+        return total
+
+    return v.dtype(v), codegen
+
+
+# With NUMBA_DISABLE_JIT=1 the kernels run as Python and call these plain versions on small
+# numpy arrays instead; compiled code calls the intrinsics directly (no overload layer to type).
+
+def _py_vload(a, i):
+    return np.array(a[i:i + lanes(a.dtype)])
+
+
+def _py_vstore(a, i, v):
+    a[i:i + v.shape[0]] = v
+
+
+def _py_vsplat(x):
+    return np.full(lanes(type(x)), x)
+
+
+def _py_vsplat_at(a, i):
+    return np.full(lanes(a.dtype), a[i])
+
+
+def _py_vfma(a, b, c):
+    return a * b + c
+
+
+def _py_vsum(v):
+    return v.dtype.type(v.sum())
+
+
+if config.DISABLE_JIT:
+    vload, vstore, vsplat, vsplat_at, vfma, vsum = _py_vload, _py_vstore, _py_vsplat, _py_vsplat_at, _py_vfma, _py_vsum
+else:
+    vload, vstore, vsplat, vsplat_at, vfma, vsum = _vload, _vstore, _vsplat, _vsplat_at, _vfma, _vsum

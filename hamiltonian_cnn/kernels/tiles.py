@@ -1,0 +1,298 @@
+"""Register-blocked micro-kernel of the direct convolution: a sum of shifted rows.
+
+    out[r, q] = sum_t w[row0 + r, t] src[offs[t] + q]      for r < n_rows, q < length
+
+Every output of a convolution at stride 1 is such a sum over the taps t = (c, a, b) of the
+window, once the input is laid out so that each tap is a fixed shift of the output sites
+(kernels/conv.py). The sum is computed one tile at a time: 4 output rows x 2 vectors of q held
+in registers (simd.Vector) while the loop runs over every tap, so that each tap costs 2 loads
+of ``src`` and 4 broadcasts of a weight for 8 vector multiply-adds, and each output is written
+once. Rows left over take tiles of 2 rows x 4 vectors, then 1 row x 4 vectors; the last q
+that fill no whole tile take single vectors, then scalars.
+"""
+
+from numba import njit
+
+from .simd import vfma, vload, vsplat, vsplat_at, vstore
+
+
+@njit(cache=True, inline="always")
+def _rows4(src, w0, w1, w2, w3, offs, q0, q1, out0, out1, out2, out3):
+    """Four rows over q0 <= q < q1 (q1 - q0 a multiple of the lane count)."""
+    lanes = 32 // src.itemsize
+    step = 2 * lanes
+    zero = vsplat(src.dtype.type(0))
+    n_taps = offs.shape[0]
+    q = q0
+    while q + step <= q1:
+        a0 = a1 = b0 = b1 = c0 = c1 = d0 = d1 = zero
+        for t in range(n_taps):
+            at = offs[t] + q
+            s0 = vload(src, at)
+            s1 = vload(src, at + lanes)
+            u = vsplat_at(w0, t)
+            a0 = vfma(u, s0, a0)
+            a1 = vfma(u, s1, a1)
+            u = vsplat_at(w1, t)
+            b0 = vfma(u, s0, b0)
+            b1 = vfma(u, s1, b1)
+            u = vsplat_at(w2, t)
+            c0 = vfma(u, s0, c0)
+            c1 = vfma(u, s1, c1)
+            u = vsplat_at(w3, t)
+            d0 = vfma(u, s0, d0)
+            d1 = vfma(u, s1, d1)
+        vstore(out0, q, a0)
+        vstore(out0, q + lanes, a1)
+        vstore(out1, q, b0)
+        vstore(out1, q + lanes, b1)
+        vstore(out2, q, c0)
+        vstore(out2, q + lanes, c1)
+        vstore(out3, q, d0)
+        vstore(out3, q + lanes, d1)
+        q += step
+    if q < q1:  # one vector left
+        a0 = b0 = c0 = d0 = zero
+        for t in range(n_taps):
+            s0 = vload(src, offs[t] + q)
+            a0 = vfma(vsplat_at(w0, t), s0, a0)
+            b0 = vfma(vsplat_at(w1, t), s0, b0)
+            c0 = vfma(vsplat_at(w2, t), s0, c0)
+            d0 = vfma(vsplat_at(w3, t), s0, d0)
+        vstore(out0, q, a0)
+        vstore(out1, q, b0)
+        vstore(out2, q, c0)
+        vstore(out3, q, d0)
+
+
+@njit(cache=True, inline="always")
+def _rows2(src, w0, w1, offs, q0, q1, out0, out1):
+    """Two rows over q0 <= q < q1 (a multiple of the lane count)."""
+    lanes = 32 // src.itemsize
+    step = 4 * lanes
+    zero = vsplat(src.dtype.type(0))
+    n_taps = offs.shape[0]
+    q = q0
+    while q + step <= q1:
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
+        for t in range(n_taps):
+            at = offs[t] + q
+            s0 = vload(src, at)
+            s1 = vload(src, at + lanes)
+            s2 = vload(src, at + 2 * lanes)
+            s3 = vload(src, at + 3 * lanes)
+            u = vsplat_at(w0, t)
+            a0 = vfma(u, s0, a0)
+            a1 = vfma(u, s1, a1)
+            a2 = vfma(u, s2, a2)
+            a3 = vfma(u, s3, a3)
+            u = vsplat_at(w1, t)
+            b0 = vfma(u, s0, b0)
+            b1 = vfma(u, s1, b1)
+            b2 = vfma(u, s2, b2)
+            b3 = vfma(u, s3, b3)
+        vstore(out0, q, a0)
+        vstore(out0, q + lanes, a1)
+        vstore(out0, q + 2 * lanes, a2)
+        vstore(out0, q + 3 * lanes, a3)
+        vstore(out1, q, b0)
+        vstore(out1, q + lanes, b1)
+        vstore(out1, q + 2 * lanes, b2)
+        vstore(out1, q + 3 * lanes, b3)
+        q += step
+    while q < q1:  # single vectors left
+        a0 = b0 = zero
+        for t in range(n_taps):
+            s0 = vload(src, offs[t] + q)
+            a0 = vfma(vsplat_at(w0, t), s0, a0)
+            b0 = vfma(vsplat_at(w1, t), s0, b0)
+        vstore(out0, q, a0)
+        vstore(out1, q, b0)
+        q += lanes
+
+
+@njit(cache=True, inline="always")
+def _rows1(src, w0, offs, q0, q1, out0):
+    """One row over q0 <= q < q1 (a multiple of the lane count)."""
+    lanes = 32 // src.itemsize
+    step = 4 * lanes
+    zero = vsplat(src.dtype.type(0))
+    n_taps = offs.shape[0]
+    q = q0
+    while q + step <= q1:
+        a0 = a1 = a2 = a3 = zero
+        for t in range(n_taps):
+            at = offs[t] + q
+            u = vsplat_at(w0, t)
+            a0 = vfma(u, vload(src, at), a0)
+            a1 = vfma(u, vload(src, at + lanes), a1)
+            a2 = vfma(u, vload(src, at + 2 * lanes), a2)
+            a3 = vfma(u, vload(src, at + 3 * lanes), a3)
+        vstore(out0, q, a0)
+        vstore(out0, q + lanes, a1)
+        vstore(out0, q + 2 * lanes, a2)
+        vstore(out0, q + 3 * lanes, a3)
+        q += step
+    while q < q1:
+        a0 = zero
+        for t in range(n_taps):
+            a0 = vfma(vsplat_at(w0, t), vload(src, offs[t] + q), a0)
+        vstore(out0, q, a0)
+        q += lanes
+
+
+@njit(cache=True, fastmath={"contract"})
+def _rows_scalar(src, w, row0, n_rows, offs, q0, q1, out):
+    """The last q (fewer than one vector), one scalar at a time."""
+    zero = src.dtype.type(0)
+    for r in range(n_rows):
+        wr = w[row0 + r]
+        dst = out[r]
+        for q in range(q0, q1):
+            total = zero
+            for t in range(offs.shape[0]):
+                total += wr[t] * src[offs[t] + q]
+            dst[q] = total
+
+
+@njit(cache=True)
+def shifted_rows(src, w, row0, n_rows, offs, length, out):
+    """out[r, q] = sum_t w[row0 + r, t] src[offs[t] + q] for r < n_rows, q < length.
+
+    ``src`` and the rows of ``out`` are 1D C-contiguous arrays (out 2D, rows C-contiguous); every
+    offs[t] + q must lie inside src (no bounds checks)."""
+    lanes = 32 // src.itemsize
+    q_vec = length - length % lanes
+    r = 0
+    while r + 4 <= n_rows:
+        _rows4(src, w[row0 + r], w[row0 + r + 1], w[row0 + r + 2], w[row0 + r + 3], offs, 0, q_vec,
+               out[r], out[r + 1], out[r + 2], out[r + 3])
+        r += 4
+    if r + 2 <= n_rows:
+        _rows2(src, w[row0 + r], w[row0 + r + 1], offs, 0, q_vec, out[r], out[r + 1])
+        r += 2
+    if r < n_rows:
+        _rows1(src, w[row0 + r], offs, 0, q_vec, out[r])
+    if q_vec < length:
+        _rows_scalar(src, w, row0, n_rows, offs, q_vec, length, out)
+
+
+@njit(cache=True, inline="always")
+def _outer4x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc):
+    """acc[t + k, v L : (v + 2) L] for the 4 taps t + k and two vectors of channels from v L."""
+    lanes = 32 // src.itemsize
+    zero = vsplat(src.dtype.type(0))
+    a0 = a1 = b0 = b1 = c0 = c1 = e0 = e1 = zero
+    o0, o1, o2, o3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
+    for i in range(n_rows):
+        s_at = i * row_stride
+        d_at = i * run * o_pad + v * lanes
+        for q in range(run):
+            f0 = vload(d, d_at)
+            f1 = vload(d, d_at + lanes)
+            u = vsplat_at(src, o0 + s_at + q)
+            a0 = vfma(u, f0, a0)
+            a1 = vfma(u, f1, a1)
+            u = vsplat_at(src, o1 + s_at + q)
+            b0 = vfma(u, f0, b0)
+            b1 = vfma(u, f1, b1)
+            u = vsplat_at(src, o2 + s_at + q)
+            c0 = vfma(u, f0, c0)
+            c1 = vfma(u, f1, c1)
+            u = vsplat_at(src, o3 + s_at + q)
+            e0 = vfma(u, f0, e0)
+            e1 = vfma(u, f1, e1)
+            d_at += o_pad
+    at = v * lanes
+    vstore(acc[t], at, a0)
+    vstore(acc[t], at + lanes, a1)
+    vstore(acc[t + 1], at, b0)
+    vstore(acc[t + 1], at + lanes, b1)
+    vstore(acc[t + 2], at, c0)
+    vstore(acc[t + 2], at + lanes, c1)
+    vstore(acc[t + 3], at, e0)
+    vstore(acc[t + 3], at + lanes, e1)
+
+
+@njit(cache=True, inline="always")
+def _outer8x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc):
+    """acc[t + k, v L : (v + 1) L] for the 8 taps t + k and one vector of channels from v L."""
+    lanes = 32 // src.itemsize
+    zero = vsplat(src.dtype.type(0))
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+    o0, o1, o2, o3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
+    o4, o5, o6, o7 = offs[t + 4], offs[t + 5], offs[t + 6], offs[t + 7]
+    for i in range(n_rows):
+        s_at = i * row_stride
+        d_at = i * run * o_pad + v * lanes
+        for q in range(run):
+            f = vload(d, d_at)
+            a0 = vfma(vsplat_at(src, o0 + s_at + q), f, a0)
+            a1 = vfma(vsplat_at(src, o1 + s_at + q), f, a1)
+            a2 = vfma(vsplat_at(src, o2 + s_at + q), f, a2)
+            a3 = vfma(vsplat_at(src, o3 + s_at + q), f, a3)
+            a4 = vfma(vsplat_at(src, o4 + s_at + q), f, a4)
+            a5 = vfma(vsplat_at(src, o5 + s_at + q), f, a5)
+            a6 = vfma(vsplat_at(src, o6 + s_at + q), f, a6)
+            a7 = vfma(vsplat_at(src, o7 + s_at + q), f, a7)
+            d_at += o_pad
+    at = v * lanes
+    vstore(acc[t], at, a0)
+    vstore(acc[t + 1], at, a1)
+    vstore(acc[t + 2], at, a2)
+    vstore(acc[t + 3], at, a3)
+    vstore(acc[t + 4], at, a4)
+    vstore(acc[t + 5], at, a5)
+    vstore(acc[t + 6], at, a6)
+    vstore(acc[t + 7], at, a7)
+
+
+@njit(cache=True, inline="always")
+def _outer4x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc):
+    """acc[t + k, v L : (v + 1) L] for the 4 taps t + k and one vector of channels from v L."""
+    lanes = 32 // src.itemsize
+    zero = vsplat(src.dtype.type(0))
+    a0 = a1 = a2 = a3 = zero
+    o0, o1, o2, o3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
+    for i in range(n_rows):
+        s_at = i * row_stride
+        d_at = i * run * o_pad + v * lanes
+        for q in range(run):
+            f = vload(d, d_at)
+            a0 = vfma(vsplat_at(src, o0 + s_at + q), f, a0)
+            a1 = vfma(vsplat_at(src, o1 + s_at + q), f, a1)
+            a2 = vfma(vsplat_at(src, o2 + s_at + q), f, a2)
+            a3 = vfma(vsplat_at(src, o3 + s_at + q), f, a3)
+            d_at += o_pad
+    at = v * lanes
+    vstore(acc[t], at, a0)
+    vstore(acc[t + 1], at, a1)
+    vstore(acc[t + 2], at, a2)
+    vstore(acc[t + 3], at, a3)
+
+
+@njit(cache=True)
+def outer_dots(src, row_stride, n_rows, run, offs, d, o_pad, acc):
+    """acc[t, o] = sum_{i < n_rows} sum_{q < run} src[offs[t] + i row_stride + q] d[(i run + q) o_pad + o].
+
+    The weight gradient of the direct kernels (direct.py) as a sum of outer products: for each input entry
+    (broadcast to every lane) times a vector of the delta over output channels (``d`` holds
+    the delta channel-innermost, ``o_pad`` channels per site, a multiple of the lane count), so
+    no horizontal sum is needed. Tiles of 4 taps x 2 vectors of channels (8 taps x 1 vector
+    where one vector is all there is) stay in registers over all n_rows runs. The number of
+    taps is a multiple of 4."""
+    lanes = 32 // src.itemsize
+    n_vecs = o_pad // lanes
+    n_taps = offs.shape[0]
+    v = 0
+    while v + 2 <= n_vecs:
+        for t in range(0, n_taps, 4):
+            _outer4x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
+        v += 2
+    if v < n_vecs:
+        t = 0
+        while t + 8 <= n_taps:
+            _outer8x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
+            t += 8
+        if t < n_taps:
+            _outer4x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
