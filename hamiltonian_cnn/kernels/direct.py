@@ -42,7 +42,7 @@ def _fill_offsets(offs, n_ch, kh, kw, ch_stride, base, sign, row, dh, dw):
 def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, offs):
     """y = g(conv(x, J) + b), stride 1, into y (N, O, oh, ow), for x (N, C, H, W).
 
-    ``wt`` (groups, O_g, C_g KH KW rounded up to 4) holds the weights tap by tap (t = (c KH + a) KW + b),
+    ``wt`` (groups, O_g, C_g KH KW rounded up to 8) holds the weights tap by tap (t = (c KH + a) KW + b),
     zero-padded;
     ``block`` samples per block; ``work`` a scratch array of at least (C hp wp + C H W + 4 oh ow)
     block entries of x's dtype, ``offs`` one of int64 with one entry per tap (the caller,
@@ -61,7 +61,7 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
     acc_flat = work[at:at + 4 * n_sites * block]
     acc = acc_flat.reshape(4, n_sites * block)
     y_flat = y.reshape(-1)
-    n_taps = wt.shape[2]
+    n_taps = c_group * kh * kw  # the real taps (the table is zero-padded for the backward)
     for n0 in range(0, n_batch, block):
         m = min(block, n_batch - n0)
         samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
@@ -92,7 +92,7 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     """Gradients of direct_forward from its saved output y and dL/dy: dx written into dx (shaped
     like x); dJ (in wt's tap layout) and db added to the float64 accumulators dw_acc (like wt) and
     db_acc (O,). ``wtr`` (groups, C_g, KH T) holds the weights for dx tap by
-    tap in the order (a, o, b), T = O_g KW rounded up to 4 taps per window row a (nn.conv.direct_taps);
+    tap in the order (a, o, b), T = O_g KW taps per window row a (nn.conv.direct_taps);
     ``work`` is a scratch array of at least (C hp wp + C H W + O hd wd + oh ow (1 + O_v) + 4 H W) block
     + n_taps O_v entries (hd, wd = oh, ow framed by d (K - 1) zeros on each side; O_v = O_g rounded
     up to whole vectors, simd.lanes), ``offs`` one of

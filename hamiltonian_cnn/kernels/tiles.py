@@ -7,8 +7,11 @@ window, once the input is laid out so that each tap is a fixed shift of the outp
 (kernels/conv.py). The sum is computed one tile at a time: 4 output rows x 2 vectors of q held
 in registers (simd.Vector) while the loop runs over every tap, so that each tap costs 2 loads
 of ``src`` and 4 broadcasts of a weight for 8 vector multiply-adds, and each output is written
-once. Rows left over take tiles of 2 rows x 4 vectors, then 1 row x 4 vectors; the last q
-that fill no whole tile take single vectors, then scalars.
+once. Rows left over take tiles of 1 row x 4 vectors; the last q that fill no whole tile take
+single vectors, then scalars. outer_dots is the same idea for the weight gradient.
+
+Few tile shapes on purpose: each one costs Numba about a second of compile time in every kernel
+that calls it, and start-up time is part of what users wait for.
 """
 
 from numba import njit
@@ -63,52 +66,6 @@ def _rows4(src, w0, w1, w2, w3, offs, q0, q1, out0, out1, out2, out3):
         vstore(out1, q, b0)
         vstore(out2, q, c0)
         vstore(out3, q, d0)
-
-
-@njit(cache=True, inline="always")
-def _rows2(src, w0, w1, offs, q0, q1, out0, out1):
-    """Two rows over q0 <= q < q1 (a multiple of the lane count)."""
-    lanes = 32 // src.itemsize
-    step = 4 * lanes
-    zero = vsplat(src.dtype.type(0))
-    n_taps = offs.shape[0]
-    q = q0
-    while q + step <= q1:
-        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
-        for t in range(n_taps):
-            at = offs[t] + q
-            s0 = vload(src, at)
-            s1 = vload(src, at + lanes)
-            s2 = vload(src, at + 2 * lanes)
-            s3 = vload(src, at + 3 * lanes)
-            u = vsplat_at(w0, t)
-            a0 = vfma(u, s0, a0)
-            a1 = vfma(u, s1, a1)
-            a2 = vfma(u, s2, a2)
-            a3 = vfma(u, s3, a3)
-            u = vsplat_at(w1, t)
-            b0 = vfma(u, s0, b0)
-            b1 = vfma(u, s1, b1)
-            b2 = vfma(u, s2, b2)
-            b3 = vfma(u, s3, b3)
-        vstore(out0, q, a0)
-        vstore(out0, q + lanes, a1)
-        vstore(out0, q + 2 * lanes, a2)
-        vstore(out0, q + 3 * lanes, a3)
-        vstore(out1, q, b0)
-        vstore(out1, q + lanes, b1)
-        vstore(out1, q + 2 * lanes, b2)
-        vstore(out1, q + 3 * lanes, b3)
-        q += step
-    while q < q1:  # single vectors left
-        a0 = b0 = zero
-        for t in range(n_taps):
-            s0 = vload(src, offs[t] + q)
-            a0 = vfma(vsplat_at(w0, t), s0, a0)
-            b0 = vfma(vsplat_at(w1, t), s0, b0)
-        vstore(out0, q, a0)
-        vstore(out1, q, b0)
-        q += lanes
 
 
 @njit(cache=True, inline="always")
@@ -168,11 +125,9 @@ def shifted_rows(src, w, row0, n_rows, offs, length, out):
         _rows4(src, w[row0 + r], w[row0 + r + 1], w[row0 + r + 2], w[row0 + r + 3], offs, 0, q_vec,
                out[r], out[r + 1], out[r + 2], out[r + 3])
         r += 4
-    if r + 2 <= n_rows:
-        _rows2(src, w[row0 + r], w[row0 + r + 1], offs, 0, q_vec, out[r], out[r + 1])
-        r += 2
-    if r < n_rows:
+    while r < n_rows:
         _rows1(src, w[row0 + r], offs, 0, q_vec, out[r])
+        r += 1
     if q_vec < length:
         _rows_scalar(src, w, row0, n_rows, offs, q_vec, length, out)
 
@@ -247,30 +202,6 @@ def _outer8x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc):
     vstore(acc[t + 7], at, a7)
 
 
-@njit(cache=True, inline="always")
-def _outer4x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc):
-    """acc[t + k, v L : (v + 1) L] for the 4 taps t + k and one vector of channels from v L."""
-    lanes = 32 // src.itemsize
-    zero = vsplat(src.dtype.type(0))
-    a0 = a1 = a2 = a3 = zero
-    o0, o1, o2, o3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
-    for i in range(n_rows):
-        s_at = i * row_stride
-        d_at = i * run * o_pad + v * lanes
-        for q in range(run):
-            f = vload(d, d_at)
-            a0 = vfma(vsplat_at(src, o0 + s_at + q), f, a0)
-            a1 = vfma(vsplat_at(src, o1 + s_at + q), f, a1)
-            a2 = vfma(vsplat_at(src, o2 + s_at + q), f, a2)
-            a3 = vfma(vsplat_at(src, o3 + s_at + q), f, a3)
-            d_at += o_pad
-    at = v * lanes
-    vstore(acc[t], at, a0)
-    vstore(acc[t + 1], at, a1)
-    vstore(acc[t + 2], at, a2)
-    vstore(acc[t + 3], at, a3)
-
-
 @njit(cache=True)
 def outer_dots(src, row_stride, n_rows, run, offs, d, o_pad, acc):
     """acc[t, o] = sum_{i < n_rows} sum_{q < run} src[offs[t] + i row_stride + q] d[(i run + q) o_pad + o].
@@ -280,7 +211,7 @@ def outer_dots(src, row_stride, n_rows, run, offs, d, o_pad, acc):
     the delta channel-innermost, ``o_pad`` channels per site, a multiple of the lane count), so
     no horizontal sum is needed. Tiles of 4 taps x 2 vectors of channels (8 taps x 1 vector
     where one vector is all there is) stay in registers over all n_rows runs. The number of
-    taps is a multiple of 4."""
+    taps is a multiple of 8."""
     lanes = 32 // src.itemsize
     n_vecs = o_pad // lanes
     n_taps = offs.shape[0]
@@ -290,9 +221,5 @@ def outer_dots(src, row_stride, n_rows, run, offs, d, o_pad, acc):
             _outer4x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
         v += 2
     if v < n_vecs:
-        t = 0
-        while t + 8 <= n_taps:
+        for t in range(0, n_taps, 8):
             _outer8x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
-            t += 8
-        if t < n_taps:
-            _outer4x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)

@@ -56,23 +56,23 @@ def conv_method(stride, method: str = "auto") -> str:
 # layer's dict of reusable scratch arrays (base.scratch; None: fresh arrays).
 
 
-def _round4(n: int) -> int:
-    return (n + 3) // 4 * 4
+def _round8(n: int) -> int:
+    return (n + 7) // 8 * 8
 
 
 def direct_taps(w4, groups, dx: bool = True):
-    """The direct kernels' tap tables: forward (groups, O_g, C_g KH KW rounded up to 4), tap
-    (c KH + a) KW + b holding J[g O_g + o, c, a, b]; with ``dx``, the one for dx (groups, C_g, KH T),
-    tap a T + o KW + b holding J[g O_g + o, c, a, b], T = O_g KW rounded up to 4 (else None);
-    zero-padded."""
+    """The direct kernels' tap tables: forward (groups, O_g, C_g KH KW rounded up to 8: the weight
+    gradient takes taps 8 at a time), tap (c KH + a) KW + b holding J[g O_g + o, c, a, b],
+    zero-padded; with ``dx``, the one for dx (groups, C_g, KH T), tap a T + o KW + b holding
+    J[g O_g + o, c, a, b], T = O_g KW (else None)."""
     n_out, c_group, kh, kw = w4.shape
     o_group = n_out // groups
     n_taps = c_group * kh * kw
-    wt = np.zeros((groups, o_group, _round4(n_taps)), dtype=w4.dtype)
+    wt = np.zeros((groups, o_group, _round8(n_taps)), dtype=w4.dtype)
     wt[:, :, :n_taps] = w4.reshape(groups, o_group, n_taps)
     if not dx:
         return wt, None
-    per_row = _round4(o_group * kw)
+    per_row = o_group * kw
     wtr = np.zeros((groups, c_group, kh, per_row), dtype=w4.dtype)
     wtr[..., :o_group * kw] = (w4.reshape(groups, o_group, c_group, kh, kw).transpose(0, 2, 3, 1, 4)
                                .reshape(groups, c_group, kh, o_group * kw))
