@@ -26,6 +26,7 @@ from numba import njit
 
 from .activations import REASSOC, activate_inplace, delta_from_output
 from .layout import samples_innermost, transpose_rows
+from .simd import VECTOR_BYTES
 from .tiles import outer_dots, shifted_rows
 
 
@@ -119,7 +120,7 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     dxt_flat = work[at:at + 4 * n_pixels * block]
     dxt = dxt_flat.reshape(4, n_pixels * block)
     at += 4 * n_pixels * block
-    lanes = 32 // x.itemsize
+    lanes = VECTOR_BYTES // x.itemsize
     o_vec = (o_group + lanes - 1) // lanes * lanes  # channels per site in dt: whole vectors
     dt = work[at:at + n_sites * block * o_vec]
     at += n_sites * block * o_vec

@@ -1,10 +1,10 @@
-"""Sample-innermost layout for the BLAS kernels of the local coupling (kernels/local.py).
+"""Sample-innermost layout, for the local coupling's BLAS kernels (local.py) and the direct kernels (direct.py).
 
 A block of m samples is laid out on the zero-padded grid its windows cover, with the sample
 innermost: ``xt[((c hp + r) wp + q) m + s] = x[n0 + s, c, r - ph, q - pw]`` (0 in the padding).
 There every window offset of every output site starts a contiguous run of m values (of OW m
 values along a row of sites, for stride 1), so the columns a matrix product needs are long
-copies rather than gathers. Moving between this layout and NCHW is one transpose of the block.
+copies rather than gathers, and a shifted row is a contiguous run. Moving between this layout and NCHW is one transpose of the block.
 """
 
 from numba import njit

@@ -12,7 +12,6 @@ by value, so that a handful of them stay in registers for a whole loop.
     vsplat(x)          every lane x (the vector type follows x's dtype)
     vsplat_at(a, i)    every lane a[i] (no bounds check)
     vfma(a, b, c)      a * b + c lane by lane (fused where the CPU has FMA)
-    vsum(v)            the sum of the lanes
 
 With NUMBA_DISABLE_JIT=1 the same names run as plain Python on small numpy arrays, so the
 kernels that use them still run (slowly) without compilation.
@@ -139,20 +138,6 @@ def _vfma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@intrinsic
-def _vsum(typingctx, v):
-    if not isinstance(v, Vector):
-        return None
-
-    def codegen(context, builder, signature, args):
-        total = builder.extract_element(args[0], ir.Constant(ir.IntType(32), 0))
-        for k in range(1, v.lanes):
-            total = builder.fadd(total, builder.extract_element(args[0], ir.Constant(ir.IntType(32), k)))
-        return total
-
-    return v.dtype(v), codegen
-
-
 # With NUMBA_DISABLE_JIT=1 the kernels run as Python and call these plain versions on small
 # numpy arrays instead; compiled code calls the intrinsics directly (no overload layer to type).
 
@@ -176,11 +161,7 @@ def _py_vfma(a, b, c):
     return a * b + c
 
 
-def _py_vsum(v):
-    return v.dtype.type(v.sum())
-
-
 if config.DISABLE_JIT:
-    vload, vstore, vsplat, vsplat_at, vfma, vsum = _py_vload, _py_vstore, _py_vsplat, _py_vsplat_at, _py_vfma, _py_vsum
+    vload, vstore, vsplat, vsplat_at, vfma = _py_vload, _py_vstore, _py_vsplat, _py_vsplat_at, _py_vfma
 else:
-    vload, vstore, vsplat, vsplat_at, vfma, vsum = _vload, _vstore, _vsplat, _vsplat_at, _vfma, _vsum
+    vload, vstore, vsplat, vsplat_at, vfma = _vload, _vstore, _vsplat, _vsplat_at, _vfma

@@ -16,13 +16,13 @@ that calls it, and start-up time is part of what users wait for.
 
 from numba import njit
 
-from .simd import vfma, vload, vsplat, vsplat_at, vstore
+from .simd import VECTOR_BYTES, vfma, vload, vsplat, vsplat_at, vstore
 
 
 @njit(cache=True, inline="always")
 def _rows4(src, w0, w1, w2, w3, offs, q0, q1, out0, out1, out2, out3):
     """Four rows over q0 <= q < q1 (q1 - q0 a multiple of the lane count)."""
-    lanes = 32 // src.itemsize
+    lanes = VECTOR_BYTES // src.itemsize
     step = 2 * lanes
     zero = vsplat(src.dtype.type(0))
     n_taps = offs.shape[0]
@@ -71,7 +71,7 @@ def _rows4(src, w0, w1, w2, w3, offs, q0, q1, out0, out1, out2, out3):
 @njit(cache=True, inline="always")
 def _rows1(src, w0, offs, q0, q1, out0):
     """One row over q0 <= q < q1 (a multiple of the lane count)."""
-    lanes = 32 // src.itemsize
+    lanes = VECTOR_BYTES // src.itemsize
     step = 4 * lanes
     zero = vsplat(src.dtype.type(0))
     n_taps = offs.shape[0]
@@ -118,7 +118,7 @@ def shifted_rows(src, w, row0, n_rows, offs, length, out):
 
     ``src`` and the rows of ``out`` are 1D C-contiguous arrays (out 2D, rows C-contiguous); every
     offs[t] + q must lie inside src (no bounds checks)."""
-    lanes = 32 // src.itemsize
+    lanes = VECTOR_BYTES // src.itemsize
     q_vec = length - length % lanes
     r = 0
     while r + 4 <= n_rows:
@@ -135,7 +135,7 @@ def shifted_rows(src, w, row0, n_rows, offs, length, out):
 @njit(cache=True, inline="always")
 def _outer4x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc):
     """acc[t + k, v L : (v + 2) L] for the 4 taps t + k and two vectors of channels from v L."""
-    lanes = 32 // src.itemsize
+    lanes = VECTOR_BYTES // src.itemsize
     zero = vsplat(src.dtype.type(0))
     a0 = a1 = b0 = b1 = c0 = c1 = e0 = e1 = zero
     o0, o1, o2, o3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
@@ -172,7 +172,7 @@ def _outer4x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc):
 @njit(cache=True, inline="always")
 def _outer8x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc):
     """acc[t + k, v L : (v + 1) L] for the 8 taps t + k and one vector of channels from v L."""
-    lanes = 32 // src.itemsize
+    lanes = VECTOR_BYTES // src.itemsize
     zero = vsplat(src.dtype.type(0))
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
     o0, o1, o2, o3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
@@ -212,7 +212,7 @@ def outer_dots(src, row_stride, n_rows, run, offs, d, o_pad, acc):
     no horizontal sum is needed. Tiles of 4 taps x 2 vectors of channels (8 taps x 1 vector
     where one vector is all there is) stay in registers over all n_rows runs. The number of
     taps is a multiple of 8."""
-    lanes = 32 // src.itemsize
+    lanes = VECTOR_BYTES // src.itemsize
     n_vecs = o_pad // lanes
     n_taps = offs.shape[0]
     v = 0

@@ -72,11 +72,8 @@ def direct_taps(w4, groups, dx: bool = True):
     wt[:, :, :n_taps] = w4.reshape(groups, o_group, n_taps)
     if not dx:
         return wt, None
-    per_row = o_group * kw
-    wtr = np.zeros((groups, c_group, kh, per_row), dtype=w4.dtype)
-    wtr[..., :o_group * kw] = (w4.reshape(groups, o_group, c_group, kh, kw).transpose(0, 2, 3, 1, 4)
-                               .reshape(groups, c_group, kh, o_group * kw))
-    return wt, wtr.reshape(groups, c_group, kh * per_row)
+    wtr = w4.reshape(groups, o_group, c_group, kh, kw).transpose(0, 2, 3, 1, 4)
+    return wt, np.ascontiguousarray(wtr).reshape(groups, c_group, kh * o_group * kw)
 
 
 def direct_block(count: int, n_in: int, n_out: int, hp: int, wp: int, hd: int, wd: int) -> int:
@@ -120,11 +117,11 @@ def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, s
     wt, wtr = direct_taps(w4, groups)
     n_taps = wt.shape[2]
     lanes = simd_lanes(x4.dtype)
+    o_vec = -(-o_group // lanes) * lanes  # the kernel's channels per site of the delta, whole vectors
     dx4 = np.empty_like(x4)
 
     def piece(slot, t, a, e):
         block = direct_block(e - a, n_in, n_out, hp, wp, hd, wd)
-        o_vec = -(-o_group // lanes) * lanes
         size = (n_in * hp * wp + n_in * height * width + n_out * hd * wd + oh * ow * (1 + o_vec)
                 + 4 * height * width) * block
         work = scratch(store, ("bwd", slot), size + n_taps * o_vec, x4.dtype)
