@@ -3,9 +3,10 @@
 LLVM vectorises a loop over an array, but it cannot keep a block of accumulators in registers
 across a loop over taps when they live in an array (a store to it may alias the input), and it
 does not assemble scalar accumulators into vectors reliably. So the micro-kernels (kernels/tiles.py)
-use a vector type of their own: ``Vector`` is an LLVM ``<lanes x float>`` value (32 bytes: 8
-float32 or 4 float64 lanes, one AVX register; other CPUs split it into what they have), passed
-by value, so that a handful of them stay in registers for a whole loop.
+use a vector type of their own: ``Vector`` is an LLVM ``<lanes x float>`` value of one machine
+register, passed by value, so that a handful of them stay in registers for a whole loop: 64
+bytes (16 float32 or 8 float64 lanes) where the CPU Numba compiles for has AVX-512, else 32
+(one AVX register; CPUs without AVX split it into what they have).
 
     vload(a, i)        a[i : i + lanes] as a vector (a: 1D float array of unit stride; no bounds check)
     vstore(a, i, v)    a[i : i + lanes] = v
@@ -20,15 +21,24 @@ kernels that use them still run (slowly) without compilation.
 import numpy as np
 from llvmlite import ir
 from numba import config, types
-from numba.core import cgutils
+from numba.core import cgutils, codegen
 from numba.extending import intrinsic, models, register_model
 
-#: bytes in one vector (an AVX register)
-VECTOR_BYTES = 32
+
+def _vector_bytes() -> int:
+    """64 where the code Numba generates may use AVX-512 registers, else 32. The features are
+    the ones Numba compiles for (NUMBA_CPU_FEATURES, else the host's); its cache keeps kernels
+    per CPU, so a cached kernel always matches this width."""
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else codegen.get_host_cpu_features()
+    return 64 if "+avx512f" in features.split(",") else 32
+
+
+#: bytes in one vector (one AVX-512 or AVX register)
+VECTOR_BYTES = _vector_bytes()
 
 
 def lanes(dtype) -> int:
-    """Lanes of one vector of this dtype (8 for float32, 4 for float64)."""
+    """Lanes of one vector of this dtype (with AVX-512 16 for float32 and 8 for float64, else 8 and 4)."""
     return VECTOR_BYTES // np.dtype(dtype).itemsize
 
 

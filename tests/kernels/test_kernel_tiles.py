@@ -66,7 +66,7 @@ def test_plain_python_vectors():
     """The NUMBA_DISABLE_JIT versions of the vector operations do what the intrinsics do."""
     for dtype in DTYPES:
         n = simd.lanes(dtype)
-        assert n == 32 // np.dtype(dtype).itemsize
+        assert n == simd.VECTOR_BYTES // np.dtype(dtype).itemsize and simd.VECTOR_BYTES in (32, 64)
         a = np.arange(2 * n + 3, dtype=dtype)
         v = simd._py_vload(a, 3)
         np.testing.assert_array_equal(v, a[3:3 + n])
@@ -77,9 +77,28 @@ def test_plain_python_vectors():
         np.testing.assert_array_equal(a[:n], -np.arange(3, 3 + n, dtype=dtype))
 
 
+def _without_avx512(features: str) -> str:
+    """Numba's CPU features with AVX-512 switched off (what an AVX2-only machine compiles for)."""
+    kept = [f for f in features.split(",") if f and not f[1:].startswith("avx512")]
+    return ",".join(kept + ["-avx512f"])
+
+
+def test_vector_width_follows_the_cpu_numba_compiles_for():
+    """64-byte vectors only where Numba may use AVX-512 registers."""
+    code = "from hamiltonian_cnn.kernels import simd; print(simd.VECTOR_BYTES)"
+    for features, want in (("+avx,+avx2,+fma,-avx512f", "32"), ("+avx,+avx2,+fma,+avx512f", "64")):
+        env = dict(os.environ, NUMBA_CPU_FEATURES=features)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == want
+
+
 def test_direct_path_runs_without_numba():
     """With NUMBA_DISABLE_JIT=1 the direct kernels run as plain Python (the vectors become small
-    numpy arrays) and give what the compiled kernels give."""
+    numpy arrays) and give what the compiled kernels give, with this CPU's vectors and with
+    32-byte ones (an AVX-512 machine compiling as an AVX2 one)."""
+    from numba.core import codegen
+
     code = (
         "import json, numpy as np, hamiltonian_cnn as hc\n"
         "rng = np.random.default_rng(0)\n"
@@ -87,13 +106,19 @@ def test_direct_path_runs_without_numba():
         "x = rng.standard_normal((3, 3, 5, 6))\n"
         "y = layer.forward(x)\n"
         "dx = layer.backward(np.cos(y))\n"
-        "print(json.dumps([y.tolist(), dx.tolist(), layer.grads['J'].tolist(), layer.grads['b'].tolist()]))\n"
+        "from hamiltonian_cnn.kernels.simd import VECTOR_BYTES\n"
+        "print(VECTOR_BYTES, json.dumps([y.tolist(), dx.tolist(), layer.grads['J'].tolist(), layer.grads['b'].tolist()]))\n"
     )
-    runs = []
-    for disable in ("1", "0"):
-        env = dict(os.environ, NUMBA_DISABLE_JIT=disable)
+    runs, widths = [], []
+    narrow = {"NUMBA_CPU_FEATURES": _without_avx512(codegen.get_host_cpu_features())}
+    for extra in ({"NUMBA_DISABLE_JIT": "1"}, {"NUMBA_DISABLE_JIT": "0"}, narrow):
+        env = dict(os.environ, **extra)
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
-        runs.append([np.array(a) for a in json.loads(done.stdout)])
-    for plain, compiled in zip(*runs):
+        width, arrays = done.stdout.split(" ", 1)
+        widths.append(int(width))
+        runs.append([np.array(a) for a in json.loads(arrays)])
+    assert widths[0] == widths[1] and widths[2] == 32
+    for plain, compiled, narrow in zip(*runs):
         np.testing.assert_allclose(plain, compiled, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(narrow, compiled, rtol=1e-12, atol=1e-12)
