@@ -46,7 +46,8 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
     ``wt`` (groups, O_g, C_g KH KW rounded up to 8) holds the weights tap by tap (t = (c KH + a) KW + b),
     zero-padded;
     ``block`` samples per block; ``work`` a scratch array of at least (C hp wp + C H W + 4 oh ow)
-    block entries of x's dtype, ``offs`` one of int64 with one entry per tap (the caller,
+    block + L entries of x's dtype (L = simd.lanes: tiles.shifted_rows reads up to a vector past
+    the rows it sums), ``offs`` one of int64 with one entry per tap (the caller,
     nn.conv.direct_conv_forward, prepares them); releases the GIL."""
     n_batch, n_in, height, width = x.shape
     groups = wt.shape[0]
@@ -95,7 +96,7 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     db_acc (O,). ``wtr`` (groups, C_g, KH T) holds the weights for dx tap by
     tap in the order (a, o, b), T = O_g KW taps per window row a (nn.conv.direct_taps);
     ``work`` is a scratch array of at least (C hp wp + C H W + O hd wd + oh ow (1 + O_v) + 4 H W) block
-    + n_taps O_v entries (hd, wd = oh, ow framed by d (K - 1) zeros on each side; O_v = O_g rounded
+    + n_taps O_v + L entries (hd, wd = oh, ow framed by d (K - 1) zeros on each side; O_v = O_g rounded
     up to whole vectors, simd.lanes), ``offs`` one of
     int64 with n_taps + KH T entries (nn.conv.direct_conv_backward prepares them); releases the GIL."""
     n_batch, n_in, height, width = x.shape

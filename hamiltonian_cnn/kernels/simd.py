@@ -10,6 +10,7 @@ bytes (16 float32 or 8 float64 lanes) where the CPU Numba compiles for has AVX-5
 
     vload(a, i)        a[i : i + lanes] as a vector (a: 1D float array of unit stride; no bounds check)
     vstore(a, i, v)    a[i : i + lanes] = v
+    vstore_first(a, i, v, n)   a[i : i + n] = v[:n], the first n lanes only (0 <= n <= lanes)
     vsplat(x)          every lane x (the vector type follows x's dtype)
     vsplat_at(a, i)    every lane a[i] (no bounds check)
     vfma(a, b, c)      a * b + c lane by lane (fused where the CPU has FMA)
@@ -101,6 +102,25 @@ def _vstore(typingctx, a, i, v):
     return types.none(a, i, v), codegen
 
 
+@intrinsic
+def _vstore_first(typingctx, a, i, v, n):
+    if (not _float_array(a) or not isinstance(i, types.Integer) or v != Vector(a.dtype)
+            or not isinstance(n, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        element = context.get_value_type(a.dtype)
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        count = context.cast(builder, args[3], signature.args[3], types.intp)
+        ptr = _element_pointer(context, builder, signature.args[0], args[0], index, element)
+        with cgutils.for_range(builder, count) as loop:
+            lane = builder.trunc(loop.index, ir.IntType(32))
+            builder.store(builder.extract_element(args[2], lane), builder.gep(ptr, [loop.index]))
+        return context.get_dummy_value()
+
+    return types.none(a, i, v, n), codegen
+
+
 def _splat(builder, value, vecty, n_lanes):
     one = builder.insert_element(ir.Constant(vecty, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
     return builder.shuffle_vector(one, ir.Constant(vecty, ir.Undefined),
@@ -152,11 +172,18 @@ def _vfma(typingctx, a, b, c):
 # numpy arrays instead; compiled code calls the intrinsics directly (no overload layer to type).
 
 def _py_vload(a, i):
-    return np.array(a[i:i + lanes(a.dtype)])
+    v = np.zeros(lanes(a.dtype), a.dtype)  # lanes past the end of ``a`` (garbage when compiled) read as 0
+    part = a[i:i + v.shape[0]]
+    v[:part.shape[0]] = part
+    return v
 
 
 def _py_vstore(a, i, v):
     a[i:i + v.shape[0]] = v
+
+
+def _py_vstore_first(a, i, v, n):
+    a[i:i + n] = v[:n]
 
 
 def _py_vsplat(x):
@@ -172,6 +199,8 @@ def _py_vfma(a, b, c):
 
 
 if config.DISABLE_JIT:
-    vload, vstore, vsplat, vsplat_at, vfma = _py_vload, _py_vstore, _py_vsplat, _py_vsplat_at, _py_vfma
+    vload, vstore, vstore_first = _py_vload, _py_vstore, _py_vstore_first
+    vsplat, vsplat_at, vfma = _py_vsplat, _py_vsplat_at, _py_vfma
 else:
-    vload, vstore, vsplat, vsplat_at, vfma = _vload, _vstore, _vsplat, _vsplat_at, _vfma
+    vload, vstore, vstore_first = _vload, _vstore, _vstore_first
+    vsplat, vsplat_at, vfma = _vsplat, _vsplat_at, _vfma

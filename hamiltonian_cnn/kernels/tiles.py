@@ -8,7 +8,8 @@ window, once the input is laid out so that each tap is a fixed shift of the outp
 in registers (simd.Vector) while the loop runs over every tap, so that each tap costs 2 loads
 of ``src`` and 4 broadcasts of a weight for 8 vector multiply-adds, and each output is written
 once. Rows left over take tiles of 1 row x 4 vectors; the last q that fill no whole tile take
-single vectors, then scalars. outer_dots is the same idea for the weight gradient.
+single vectors, the last of them partial (it stores only its first lanes). outer_dots is the
+same idea for the weight gradient.
 
 Few tile shapes on purpose: each one costs Numba about a second of compile time in every kernel
 that calls it, and start-up time is part of what users wait for.
@@ -16,12 +17,12 @@ that calls it, and start-up time is part of what users wait for.
 
 from numba import njit
 
-from .simd import VECTOR_BYTES, vfma, vload, vsplat, vsplat_at, vstore
+from .simd import VECTOR_BYTES, vfma, vload, vsplat, vsplat_at, vstore, vstore_first
 
 
 @njit(cache=True, inline="always")
 def _rows4(src, w0, w1, w2, w3, offs, q0, q1, out0, out1, out2, out3):
-    """Four rows over q0 <= q < q1 (q1 - q0 a multiple of the lane count)."""
+    """Four rows over q0 <= q < q1."""
     lanes = VECTOR_BYTES // src.itemsize
     step = 2 * lanes
     zero = vsplat(src.dtype.type(0))
@@ -54,7 +55,7 @@ def _rows4(src, w0, w1, w2, w3, offs, q0, q1, out0, out1, out2, out3):
         vstore(out3, q, d0)
         vstore(out3, q + lanes, d1)
         q += step
-    if q < q1:  # one vector left
+    while q < q1:  # single vectors, the last one maybe partial
         a0 = b0 = c0 = d0 = zero
         for t in range(n_taps):
             s0 = vload(src, offs[t] + q)
@@ -62,15 +63,17 @@ def _rows4(src, w0, w1, w2, w3, offs, q0, q1, out0, out1, out2, out3):
             b0 = vfma(vsplat_at(w1, t), s0, b0)
             c0 = vfma(vsplat_at(w2, t), s0, c0)
             d0 = vfma(vsplat_at(w3, t), s0, d0)
-        vstore(out0, q, a0)
-        vstore(out1, q, b0)
-        vstore(out2, q, c0)
-        vstore(out3, q, d0)
+        n = min(lanes, q1 - q)
+        vstore_first(out0, q, a0, n)
+        vstore_first(out1, q, b0, n)
+        vstore_first(out2, q, c0, n)
+        vstore_first(out3, q, d0, n)
+        q += lanes
 
 
 @njit(cache=True, inline="always")
 def _rows1(src, w0, offs, q0, q1, out0):
-    """One row over q0 <= q < q1 (a multiple of the lane count)."""
+    """One row over q0 <= q < q1."""
     lanes = VECTOR_BYTES // src.itemsize
     step = 4 * lanes
     zero = vsplat(src.dtype.type(0))
@@ -90,26 +93,12 @@ def _rows1(src, w0, offs, q0, q1, out0):
         vstore(out0, q + 2 * lanes, a2)
         vstore(out0, q + 3 * lanes, a3)
         q += step
-    while q < q1:
+    while q < q1:  # single vectors, the last one maybe partial
         a0 = zero
         for t in range(n_taps):
             a0 = vfma(vsplat_at(w0, t), vload(src, offs[t] + q), a0)
-        vstore(out0, q, a0)
+        vstore_first(out0, q, a0, min(lanes, q1 - q))
         q += lanes
-
-
-@njit(cache=True, fastmath={"contract"})
-def _rows_scalar(src, w, row0, n_rows, offs, q0, q1, out):
-    """The last q (fewer than one vector), one scalar at a time."""
-    zero = src.dtype.type(0)
-    for r in range(n_rows):
-        wr = w[row0 + r]
-        dst = out[r]
-        for q in range(q0, q1):
-            total = zero
-            for t in range(offs.shape[0]):
-                total += wr[t] * src[offs[t] + q]
-            dst[q] = total
 
 
 @njit(cache=True)
@@ -117,19 +106,17 @@ def shifted_rows(src, w, row0, n_rows, offs, length, out):
     """out[r, q] = sum_t w[row0 + r, t] src[offs[t] + q] for r < n_rows, q < length.
 
     ``src`` and the rows of ``out`` are 1D C-contiguous arrays (out 2D, rows C-contiguous); every
-    offs[t] + q must lie inside src (no bounds checks)."""
-    lanes = VECTOR_BYTES // src.itemsize
-    q_vec = length - length % lanes
+    offs[t] + q must lie inside src, and so must the lanes - 1 entries after offs[t] + length - 1
+    in memory (the last, partial vector reads them and drops what it computed from them): no
+    bounds checks. Only out[r, :length] is written."""
     r = 0
     while r + 4 <= n_rows:
-        _rows4(src, w[row0 + r], w[row0 + r + 1], w[row0 + r + 2], w[row0 + r + 3], offs, 0, q_vec,
+        _rows4(src, w[row0 + r], w[row0 + r + 1], w[row0 + r + 2], w[row0 + r + 3], offs, 0, length,
                out[r], out[r + 1], out[r + 2], out[r + 3])
         r += 4
     while r < n_rows:
-        _rows1(src, w[row0 + r], offs, 0, q_vec, out[r])
+        _rows1(src, w[row0 + r], offs, 0, length, out[r])
         r += 1
-    if q_vec < length:
-        _rows_scalar(src, w, row0, n_rows, offs, q_vec, length, out)
 
 
 @njit(cache=True, inline="always")

@@ -92,11 +92,12 @@ def direct_conv_forward(x4, w4, b, ph, pw, dh, dw, groups, act, oh, ow, chunks, 
     hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
     hd, wd = oh + 2 * dh * (kh - 1), ow + 2 * dw * (kw - 1)
     wt, _ = direct_taps(w4, groups, dx=False)
+    lanes = simd_lanes(x4.dtype)  # slack at the end of the work array: the last vector reads past its row
     y4 = np.empty((x4.shape[0], n_out, oh, ow), dtype=x4.dtype)
 
     def piece(slot, t, a, e):
         block = direct_block(e - a, n_in, n_out, hp, wp, hd, wd)
-        work = scratch(store, ("fwd", slot), (n_in * hp * wp + n_in * height * width + 4 * oh * ow) * block,
+        work = scratch(store, ("fwd", slot), (n_in * hp * wp + n_in * height * width + 4 * oh * ow) * block + lanes,
                        x4.dtype)
         offs = scratch(store, ("fwd offs", slot), wt.shape[2], np.int64, zero=True)
         direct_forward(x4[a:e], wt, b, ph, pw, dh, dw, kh, kw, block, act, y4[a:e], work, offs)
@@ -124,7 +125,7 @@ def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, s
         block = direct_block(e - a, n_in, n_out, hp, wp, hd, wd)
         size = (n_in * hp * wp + n_in * height * width + n_out * hd * wd + oh * ow * (1 + o_vec)
                 + 4 * height * width) * block
-        work = scratch(store, ("bwd", slot), size + n_taps * o_vec, x4.dtype)
+        work = scratch(store, ("bwd", slot), size + n_taps * o_vec + lanes, x4.dtype)
         offs = scratch(store, ("bwd offs", slot), n_taps + wtr.shape[2], np.int64, zero=True)
         dw_acc = scratch(store, ("dw", t), wt.size, np.float64, zero=True).reshape(wt.shape)
         db_acc = scratch(store, ("db", t), n_out, np.float64, zero=True)
