@@ -27,6 +27,7 @@ from .._checks import as_float_array, as_int, as_rng, check_dtype, choice
 from ..kernels.activations import CODES
 from ..kernels.spin import spin_until as _poll
 from ..physics.formulas import Geometry
+from . import ahead
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", None)
 
@@ -345,6 +346,21 @@ def n_chunks(flops=None) -> int:
     return numba.get_num_threads()
 
 
+def array_type(dtype, ndim: int):
+    """Numba's type of a C-contiguous array of this dtype and rank: what the layers hand the
+    kernels (for the signatures in Layer.backward_kernels)."""
+    from numba import from_dtype, types
+
+    return types.Array(from_dtype(np.dtype(dtype)), ndim, "C")
+
+
+def int_type():
+    """Numba's type of the integer arguments the layers pass (Python ints)."""
+    from numba import types
+
+    return types.int64
+
+
 class Layer:
     """Base class: ``forward``/``backward``, ``params``/``grads``, ``output_shape``, ``config``.
 
@@ -354,6 +370,7 @@ class Layer:
 
     _input_ndims: tuple[int, ...] = ()
     _uses_blas = False  # kernels that call BLAS inside a parallel loop run under blas_single_thread()
+    _slow_to_compile = False  # coupling layers: their backward kernels go to the compile-ahead helper first
 
     def __init__(self, dtype=np.float32):
         self._dtype = None if dtype is None else check_dtype(dtype)
@@ -388,6 +405,8 @@ class Layer:
         dy = as_float_array(dy, "dy", dtype=self._saved_dtype)
         if dy.shape != self._out_shape:
             raise ValueError(f"dy: expected the shape of the last output {self._out_shape}, got {dy.shape}")
+        if ahead.pending():  # a helper process may be compiling this layer's kernels (nn/ahead.py)
+            ahead.wait(self.backward_kernels(self._saved_dtype))
         with blas_single_thread() if self._uses_blas else contextlib.nullcontext():
             dx, grads = self._backward(dy, self._saved)
         for key, value in grads.items():
@@ -396,6 +415,12 @@ class Layer:
 
     def __call__(self, x) -> np.ndarray:
         return self.forward(x)
+
+    def backward_kernels(self, dtype) -> list:
+        """[(kernel, argument types)] that ``backward`` calls for inputs of ``dtype``: the
+        compile-ahead helper (nn/ahead.py) compiles them while the forward runs. Layers whose
+        backward compiles nothing large return []."""
+        return []
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
         raise NotImplementedError

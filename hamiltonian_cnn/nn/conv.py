@@ -20,9 +20,11 @@ from ..physics.formulas import make_geometry, normalize_padding
 from .base import (
     Layer,
     activation_code,
+    array_type,
     as4d,
     blas_single_thread,
     init_weight,
+    int_type,
     jsonable,
     kernel_geometry,
     n_chunks,
@@ -175,10 +177,21 @@ def check_padding(padding, nd: int, kernel, stride, dilation):
     return padding if isinstance(padding, str) else jsonable(padding)
 
 
+def conv_backward_kernels(dtype, method: str) -> list:
+    """The kernel (and its argument types) that direct_conv_backward / im2col_conv_backward call."""
+    a, f, i = (lambda nd: array_type(dtype, nd)), (lambda nd: array_type(np.float64, nd)), int_type()
+    if method == "direct":  # x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, dw_acc, db_acc, work, offs
+        return [(direct_backward, (a(4), a(3), a(3), a(4), a(4)) + (i,) * 8
+                 + (a(4), f(3), f(1), a(1), array_type(np.int64, 1)))]
+    # x, weight, y, dy, sh, sw, ph, pw, dh, dw, groups, act, dx
+    return [(im2col_backward, (a(4),) * 4 + (i,) * 8 + (a(4),))]
+
+
 class _SharedConv(Layer):
     nd = 2
     #: "auto" (by stride, see conv_method), or force "direct" / "im2col" (the tests run both)
     _method = "auto"
+    _slow_to_compile = True
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  activation="sigmoid", dtype=np.float32, seed=None, bias=True):
@@ -255,6 +268,9 @@ class _SharedConv(Layer):
         if self.use_bias:
             grads["b"] = db
         return dx4.reshape(x_shape), grads
+
+    def backward_kernels(self, dtype) -> list:
+        return conv_backward_kernels(dtype, conv_method(self.stride, self._method))
 
     def coupling(self) -> SharedCoupling:
         """The physics object with the current params (copies): its field is this layer before g."""

@@ -18,8 +18,10 @@ from ..physics.formulas import make_geometry
 from .base import (
     Layer,
     activation_code,
+    array_type,
     as4d,
     init_weight,
+    int_type,
     kernel_geometry,
     n_chunks,
     run_chunks,
@@ -107,7 +109,17 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
     return dx4, dweight, db.reshape(n_out, *w6.shape[1:3]).astype(w6.dtype)
 
 
+def local_backward_kernels(dtype) -> list:
+    """The kernels (and their argument types) that local_conv_backward calls."""
+    a, i = (lambda nd: array_type(dtype, nd)), int_type()
+    # x, w3, y, dy, sh, sw, ph, pw, kh, kw, m, act, dx, dw_part, db_acc, work, offs, w_site
+    blas = (a(4), a(3), a(4), a(4)) + (i,) * 8 + (a(4), a(3), array_type(np.float64, 2), a(1),
+                                                   array_type(np.int64, 1), a(2))
+    return [(local_backward_blas, blas), (sum_site_grads, (a(4), i, a(3)))]
+
+
 class _LocalConv(Layer):
+    _slow_to_compile = True
     nd = 2
     _uses_blas = True  # the per-site products call BLAS from the threads that run the batch
 
@@ -180,6 +192,9 @@ class _LocalConv(Layer):
         if self.use_bias:
             grads["b"] = db3.reshape(self.bias_shape)
         return dx4.reshape(x_shape), grads
+
+    def backward_kernels(self, dtype) -> list:
+        return local_backward_kernels(dtype)
 
     def coupling(self) -> LocalCoupling:
         """The physics object with the current params (copies): its field is this layer before g."""

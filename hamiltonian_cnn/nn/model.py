@@ -17,6 +17,7 @@ from scipy import special
 
 from .._checks import DivergenceError, as_float_array, as_int, as_path, as_rng, check_dtype
 from .._io import atomic_write_bytes
+from . import ahead
 from .losses import _labels, softmax_cross_entropy
 from .optim import make_optimizer
 
@@ -125,10 +126,20 @@ class Model:
     def loss_and_grad(self, X, y):
         """Cross-entropy on (X, y) and the gradients of every layer (in ``grads``)."""
         X = self._check_X(X)
+        if not self.__dict__.get("_ahead_asked"):  # the first step: compile backward kernels elsewhere meanwhile
+            self._ahead_asked = True
+            ahead.request(self.backward_kernels())
         logits = self.forward(X)
         loss, dlogits = softmax_cross_entropy(logits, y)
         self.backward(dlogits)
         return loss
+
+    def backward_kernels(self) -> list:
+        """The kernels ``backward`` calls (Layer.backward_kernels), those slowest to compile first
+        (the coupling layers'), each group in the order backward reaches them."""
+        layers = self.layers[::-1]
+        slow = [k for layer in layers if layer._slow_to_compile for k in layer.backward_kernels(self.dtype)]
+        return slow + [k for layer in layers if not layer._slow_to_compile for k in layer.backward_kernels(self.dtype)]
 
     def decision_function(self, X, batch_size=256) -> np.ndarray:
         """Logits for X, computed in batches."""

@@ -1,0 +1,186 @@
+"""Compile ahead: a second process compiles the backward kernels while this one runs the forward.
+
+A cold first training step is mostly Numba compiling: the forward kernels, then the backward
+ones, one after the other (Numba compiles one function at a time in a process). With two or more
+cores, ``Model.loss_and_grad`` (so ``fit``) asks once, before its first forward, a helper process
+(``python -m hamiltonian_cnn.nn.ahead``) to compile the backward kernels its layers will call,
+with the signatures they will call them with (``Layer.backward_kernels``). The helper writes them
+to Numba's on-disk cache; when a layer's backward comes to a kernel the helper is compiling, it
+waits for it and then loads it from the cache. A kernel the helper has not started yet is
+compiled here as usual (the helper then finds it in the cache), and so is anything the helper
+could not provide (it failed or is gone): what is computed never depends on the helper.
+
+Off with HAMILTONIAN_CNN_COMPILE_AHEAD=0, and whenever it cannot pay: Numba's JIT disabled,
+one core, a kernel without a usable cache, or every requested kernel already compiled or cached.
+
+The helper and this process may save cache entries of the same function at the same time. Numba
+numbers a function's entries in one index file, so that is safe only when both save the same
+signature, which is why the kernels keep one signature per dtype for the callees they share.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import os
+import pickle
+import subprocess
+import sys
+import threading
+
+ENV_SWITCH = "HAMILTONIAN_CNN_COMPILE_AHEAD"
+_WORKER_ENV = "HAMILTONIAN_CNN_AHEAD_WORKER"
+
+#: seconds a backward waits at most for the helper to finish the kernel it is compiling
+WAIT_LIMIT_S = 300.0
+
+
+class _Helper:
+    """One helper process, its job list, and what it has reported (a reader thread)."""
+
+    def __init__(self, jobs):
+        self.keys = [key for key, _ in jobs]
+        self.finished = False
+        self.started = set()
+        self.done = {}
+        self.changed = threading.Condition()
+        payload = pickle.dumps([(d.py_func.__module__, d.py_func.__name__, sig) for _, (d, sig) in jobs])
+        env = dict(os.environ, **{_WORKER_ENV: "1"})
+        self.process = subprocess.Popen([sys.executable, "-m", "hamiltonian_cnn.nn.ahead"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        self.process.stdin.write(payload)
+        self.process.stdin.close()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            word, _, index = line.decode().partition(" ")
+            with self.changed:
+                key = self.keys[int(index)]
+                if word == "start":
+                    self.started.add(key)
+                else:
+                    self.done[key] = word == "done"
+                self.changed.notify_all()
+        self.process.wait()
+        with self.changed:
+            self.finished = True
+            self.changed.notify_all()
+
+    def wait(self, key) -> None:
+        """Until the helper has finished ``key``, if it has started it (and is still there)."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.finished or key in self.done or key not in self.started,
+                                  timeout=WAIT_LIMIT_S)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+
+
+_helper: _Helper | None = None
+_requested: set = set()
+
+
+def enabled() -> bool:
+    """Whether compiling ahead can pay here (see the module docstring)."""
+    from numba import config
+
+    if os.environ.get(ENV_SWITCH, "1") == "0" or os.environ.get(_WORKER_ENV) or config.DISABLE_JIT:
+        return False
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return cores >= 2
+
+
+def _key(dispatcher, sig):
+    return (dispatcher.py_func.__module__, dispatcher.py_func.__qualname__, sig)
+
+
+def _ready(dispatcher, sig) -> bool | None:
+    """True: compiled in this process or in the on-disk cache; False: neither; None: cannot tell
+    (no cache, or a Numba whose cache internals differ): then nothing is sent to the helper."""
+    if sig in dispatcher.overloads:
+        return True
+    try:
+        cache = dispatcher._cache
+        if not hasattr(cache, "_cache_file"):  # NullCache: cache=False, or no writable cache dir
+            return None
+        key = cache._index_key(sig, dispatcher.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:  # pragma: no cover - Numba internals changed
+        return None
+
+
+def request(kernels) -> bool:
+    """Start a helper compiling ``kernels`` ([(dispatcher, signature)], the longest first) that
+    are neither compiled nor cached yet; returns whether one started. At most one helper at a time."""
+    global _helper
+    if not enabled() or (_helper is not None and not _helper.finished):
+        return False
+    jobs, seen = [], set()
+    for dispatcher, sig in kernels:
+        key = _key(dispatcher, sig)
+        if key in seen or key in _requested:
+            continue
+        seen.add(key)
+        ready = _ready(dispatcher, sig)
+        if ready is None:
+            return False
+        if not ready:
+            jobs.append((key, (dispatcher, sig)))
+    if not jobs:
+        return False
+    try:
+        _helper = _Helper(jobs)
+    except OSError:  # pragma: no cover - cannot start a process here
+        return False
+    _requested.update(key for key, _ in jobs)
+    return True
+
+
+def wait(kernels) -> None:
+    """Before calling ``kernels``: wait for those the helper is compiling right now."""
+    helper = _helper
+    if helper is None or helper.finished:
+        return
+    for dispatcher, sig in kernels:
+        key = _key(dispatcher, sig)
+        if key in _requested and sig not in dispatcher.overloads:
+            helper.wait(key)
+
+
+def pending() -> bool:
+    """Whether a helper is still running."""
+    return _helper is not None and not _helper.finished
+
+
+@atexit.register
+def _stop_helper():
+    if _helper is not None:
+        _helper.stop()
+
+
+def _work(stream_in, stream_out) -> None:
+    """The helper: compile each (module, name, signature) read from ``stream_in`` (a pickle), in
+    order, reporting "start i" and "done i" (or "failed i") on ``stream_out``."""
+    jobs = pickle.loads(stream_in.read())
+    for index, (module, name, sig) in enumerate(jobs):
+        stream_out.write(f"start {index}\n")
+        stream_out.flush()
+        try:
+            getattr(importlib.import_module(module), name).compile(sig)
+            word = "done"
+        except Exception:
+            word = "failed"
+        stream_out.write(f"{word} {index}\n")
+        stream_out.flush()
+
+
+if __name__ == "__main__":
+    import hamiltonian_cnn  # noqa: F401  (the same Numba cache dir as the process that asked)
+
+    _work(sys.stdin.buffer, sys.stdout)
