@@ -95,7 +95,7 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     like x); dJ (in wt's tap layout) and db added to the float64 accumulators dw_acc (like wt) and
     db_acc (O,). ``wtr`` (groups, C_g, KH T) holds the weights for dx tap by
     tap in the order (a, o, b), T = O_g KW taps per window row a (nn.conv.direct_taps);
-    ``work`` is a scratch array of at least (C hp wp + C H W + O hd wd + oh ow (1 + O_v) + 4 H W) block
+    ``work`` is a scratch array of at least (C hp wp + C H W + O hd wd + oh ow (O + O_v) + 4 H W) block
     + n_taps O_v + L entries (hd, wd = oh, ow framed by d (K - 1) zeros on each side; O_v = O_g rounded
     up to whole vectors, simd.lanes), ``offs`` one of
     int64 with n_taps + KH T entries (nn.conv.direct_conv_backward prepares them); releases the GIL."""
@@ -116,8 +116,8 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     at += n_in * n_pixels * block
     dpad = work[at:at + n_out * hd * wd * block]
     at += n_out * hd * wd * block
-    dplanes = work[at:at + block * n_sites]
-    at += block * n_sites
+    dplanes = work[at:at + block * n_out * n_sites]  # the block's delta, (sample, channel, site)
+    at += block * n_out * n_sites
     dxt_flat = work[at:at + 4 * n_pixels * block]
     dxt = dxt_flat.reshape(4, n_pixels * block)
     at += 4 * n_pixels * block
@@ -128,8 +128,6 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     part = work[at:at + n_taps * o_vec].reshape(n_taps, o_vec)
     offs_f = offs[:n_taps]
     offs_b = offs[n_taps:n_taps + wtr.shape[2]]
-    y3 = y.reshape(n_batch, n_out, n_sites)
-    dy3 = dy.reshape(n_batch, n_out, n_sites)
     dx_flat = dx.reshape(-1)
     # the input sites that lie on the padded grid; the others get no gradient
     r_lo, r_hi = max(0, -ph), min(height, hp - ph)
@@ -153,13 +151,19 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
                     for b in range(kw):
                         offs_b[a * per_row + o * kw + b] = o * line + ((fh - dh * a) * wd + fw - dw * b) * m
             last_m = m
-        for k in range(n_out):  # delta = dy g'(y), then (sample, site) -> the framed rows
-            total = zero
-            for s in range(m):
-                total += delta_from_output(y3[n0 + s, k], dy3[n0 + s, k], act, dplanes[s * n_sites:(s + 1) * n_sites])
-            db_acc[k] += total
+        # delta = dy g'(y) for the whole block, db, then (sample, site) -> the framed rows
+        delta = dplanes[:m * n_out * n_sites]
+        delta_from_output(y[n0:n0 + m].reshape(-1), dy[n0:n0 + m].reshape(-1), act, delta)
+        for s in range(m):
+            for k in range(n_out):
+                plane_sum = zero
+                for q in range((s * n_out + k) * n_sites, (s * n_out + k + 1) * n_sites):
+                    plane_sum += delta[q]
+                db_acc[k] += plane_sum
+        for k in range(n_out):
             for i in range(oh):
-                transpose_rows(dplanes, i * ow, n_sites, dpad, k * line + ((i + fh) * wd + fw) * m, m, m, ow)
+                transpose_rows(delta, k * n_sites + i * ow, n_out * n_sites, dpad, k * line + ((i + fh) * wd + fw) * m,
+                               m, m, ow)
         samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
         for g in range(groups):
             base = g * c_group * plane

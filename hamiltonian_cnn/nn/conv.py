@@ -125,7 +125,7 @@ def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, s
 
     def piece(slot, t, a, e):
         block = direct_block(e - a, n_in, n_out, hp, wp, hd, wd)
-        size = (n_in * hp * wp + n_in * height * width + n_out * hd * wd + oh * ow * (1 + o_vec)
+        size = (n_in * hp * wp + n_in * height * width + n_out * hd * wd + oh * ow * (n_out + o_vec)
                 + 4 * height * width) * block
         work = scratch(store, ("bwd", slot), size + n_taps * o_vec + lanes, x4.dtype)
         offs = scratch(store, ("bwd offs", slot), n_taps + wtr.shape[2], np.int64, zero=True)
