@@ -7,7 +7,7 @@ window, once the input is laid out so that each tap is a fixed shift of the outp
 (kernels/conv.py). The sum is computed one tile at a time: 4 output rows x 2 vectors of q held
 in registers (simd.Vector) while the loop runs over every tap, so that each tap costs 2 loads
 of ``src`` and 4 broadcasts of a weight for 8 vector multiply-adds, and each output is written
-once. Rows left over take tiles of 1 row x 4 vectors; the last q that fill no whole tile take
+once. Rows left over take tiles of 2 rows x 4 vectors, then 1 row x 4 vectors; the last q that fill no whole tile take
 single vectors, the last of them partial (it stores only its first lanes). outer_dots is the
 same idea for the weight gradient.
 
@@ -72,6 +72,53 @@ def _rows4(src, w0, w1, w2, w3, offs, q0, q1, out0, out1, out2, out3):
 
 
 @njit(cache=True, inline="always")
+def _rows2(src, w0, w1, offs, q0, q1, out0, out1):
+    """Two rows over q0 <= q < q1, 4 vectors at a time."""
+    lanes = VECTOR_BYTES // src.itemsize
+    step = 4 * lanes
+    zero = vsplat(src.dtype.type(0))
+    n_taps = offs.shape[0]
+    q = q0
+    while q + step <= q1:
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
+        for t in range(n_taps):
+            at = offs[t] + q
+            s0 = vload(src, at)
+            s1 = vload(src, at + lanes)
+            s2 = vload(src, at + 2 * lanes)
+            s3 = vload(src, at + 3 * lanes)
+            u = vsplat_at(w0, t)
+            a0 = vfma(u, s0, a0)
+            a1 = vfma(u, s1, a1)
+            a2 = vfma(u, s2, a2)
+            a3 = vfma(u, s3, a3)
+            u = vsplat_at(w1, t)
+            b0 = vfma(u, s0, b0)
+            b1 = vfma(u, s1, b1)
+            b2 = vfma(u, s2, b2)
+            b3 = vfma(u, s3, b3)
+        vstore(out0, q, a0)
+        vstore(out0, q + lanes, a1)
+        vstore(out0, q + 2 * lanes, a2)
+        vstore(out0, q + 3 * lanes, a3)
+        vstore(out1, q, b0)
+        vstore(out1, q + lanes, b1)
+        vstore(out1, q + 2 * lanes, b2)
+        vstore(out1, q + 3 * lanes, b3)
+        q += step
+    while q < q1:  # single vectors, the last one maybe partial
+        a0 = b0 = zero
+        for t in range(n_taps):
+            s0 = vload(src, offs[t] + q)
+            a0 = vfma(vsplat_at(w0, t), s0, a0)
+            b0 = vfma(vsplat_at(w1, t), s0, b0)
+        n = min(lanes, q1 - q)
+        vstore_first(out0, q, a0, n)
+        vstore_first(out1, q, b0, n)
+        q += lanes
+
+
+@njit(cache=True, inline="always")
 def _rows1(src, w0, offs, q0, q1, out0):
     """One row over q0 <= q < q1."""
     lanes = VECTOR_BYTES // src.itemsize
@@ -114,7 +161,10 @@ def shifted_rows(src, w, row0, n_rows, offs, length, out):
         _rows4(src, w[row0 + r], w[row0 + r + 1], w[row0 + r + 2], w[row0 + r + 3], offs, 0, length,
                out[r], out[r + 1], out[r + 2], out[r + 3])
         r += 4
-    while r < n_rows:
+    if r + 2 <= n_rows:
+        _rows2(src, w[row0 + r], w[row0 + r + 1], offs, 0, length, out[r], out[r + 1])
+        r += 2
+    if r < n_rows:
         _rows1(src, w[row0 + r], offs, 0, length, out[r])
         r += 1
 
