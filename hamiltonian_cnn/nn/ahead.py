@@ -31,8 +31,9 @@ import threading
 ENV_SWITCH = "HAMILTONIAN_CNN_COMPILE_AHEAD"
 _WORKER_ENV = "HAMILTONIAN_CNN_AHEAD_WORKER"
 
-#: seconds a backward waits at most for the helper to finish the kernel it is compiling
-WAIT_LIMIT_S = 300.0
+#: seconds a backward waits at most for the helper to finish the kernel it is compiling (one
+#: kernel compiles in well under 20 s; past this the helper is taken to be stuck)
+WAIT_LIMIT_S = 60.0
 
 
 class _Helper:
@@ -40,6 +41,7 @@ class _Helper:
 
     def __init__(self, jobs):
         self.keys = [key for key, _ in jobs]
+        self.pid = os.getpid()  # a forked child inherits this object, but not the helper's pipe or reader
         self.finished = False
         self.started = set()
         self.done = {}
@@ -54,19 +56,23 @@ class _Helper:
         self.reader.start()
 
     def _read(self):
-        for line in self.process.stdout:
-            word, _, index = line.decode().partition(" ")
+        try:
+            for line in self.process.stdout:
+                word, _, index = line.decode(errors="replace").strip().partition(" ")
+                if word not in ("start", "done", "failed") or not index.isdigit() or int(index) >= len(self.keys):
+                    continue  # not a report (nothing else should reach stdout)
+                with self.changed:
+                    key = self.keys[int(index)]
+                    if word == "start":
+                        self.started.add(key)
+                    else:
+                        self.done[key] = word == "done"
+                    self.changed.notify_all()
+            self.process.wait()
+        finally:
             with self.changed:
-                key = self.keys[int(index)]
-                if word == "start":
-                    self.started.add(key)
-                else:
-                    self.done[key] = word == "done"
+                self.finished = True
                 self.changed.notify_all()
-        self.process.wait()
-        with self.changed:
-            self.finished = True
-            self.changed.notify_all()
 
     def wait(self, key) -> None:
         """Until the helper has finished ``key``, if it has started it (and is still there)."""
@@ -74,8 +80,12 @@ class _Helper:
             self.changed.wait_for(lambda: self.finished or key in self.done or key not in self.started,
                                   timeout=WAIT_LIMIT_S)
 
+    def active(self) -> bool:
+        """Still running, and this process is the one that started it."""
+        return not self.finished and self.pid == os.getpid()
+
     def stop(self):
-        if self.process.poll() is None:
+        if self.pid == os.getpid() and self.process.poll() is None:
             self.process.kill()
 
 
@@ -119,7 +129,7 @@ def request(kernels) -> bool:
     """Start a helper compiling ``kernels`` ([(dispatcher, signature)], the longest first) that
     are neither compiled nor cached yet; returns whether one started. At most one helper at a time."""
     global _helper
-    if not enabled() or (_helper is not None and not _helper.finished):
+    if not enabled() or pending():
         return False
     jobs, seen = [], set()
     for dispatcher, sig in kernels:
@@ -145,7 +155,7 @@ def request(kernels) -> bool:
 def wait(kernels) -> None:
     """Before calling ``kernels``: wait for those the helper is compiling right now."""
     helper = _helper
-    if helper is None or helper.finished:
+    if helper is None or not helper.active():
         return
     for dispatcher, sig in kernels:
         key = _key(dispatcher, sig)
@@ -155,7 +165,7 @@ def wait(kernels) -> None:
 
 def pending() -> bool:
     """Whether a helper is still running."""
-    return _helper is not None and not _helper.finished
+    return _helper is not None and _helper.active()
 
 
 @atexit.register

@@ -110,3 +110,25 @@ def test_cold_step_with_the_helper(tmp_path):
     for theirs, ours in zip(got["grads"], model.grads):
         for a, b in zip(theirs, ours.values()):
             np.testing.assert_allclose(a, b.ravel(), rtol=1e-5, atol=1e-7)
+
+
+def test_a_forked_child_does_not_wait_for_its_parents_helper(monkeypatch):
+    """A forked child inherits the helper object but not its pipe: it must not wait on it."""
+    from hamiltonian_cnn.kernels.layout import grid_rows
+
+    monkeypatch.setattr(ahead, "_helper", None)
+    monkeypatch.setattr(ahead, "_requested", set())
+    kernels = [(grid_rows, (int_type(),) * 5 + (array_type(np.float64, 1),))]  # a signature nobody compiled
+    monkeypatch.setattr(ahead, "_ready", lambda d, s: False)
+    monkeypatch.setattr(ahead, "enabled", lambda: True)
+    assert ahead.request(kernels)
+    helper = ahead._helper
+    try:
+        assert ahead.pending()
+        helper.pid = -1  # as seen from a child of this process
+        assert not ahead.pending()
+        ahead.wait(kernels)  # returns at once
+    finally:
+        helper.pid = os.getpid()
+        helper.reader.join(timeout=120)
+    assert helper.finished and helper.done == {ahead._key(*kernels[0]): False}  # that signature cannot compile
