@@ -126,13 +126,18 @@ class Model:
     def loss_and_grad(self, X, y):
         """Cross-entropy on (X, y) and the gradients of every layer (in ``grads``)."""
         X = self._check_X(X)
-        if not self.__dict__.get("_ahead_asked"):  # the first step: compile backward kernels elsewhere meanwhile
-            self._ahead_asked = True
-            ahead.request(self.backward_kernels())
+        self._compile_ahead()
         logits = self.forward(X)
         loss, dlogits = softmax_cross_entropy(logits, y)
         self.backward(dlogits)
         return loss
+
+    def _compile_ahead(self) -> None:
+        """Before the first training step: a helper process compiles the backward kernels while
+        this one compiles the forward (nn/ahead.py)."""
+        if not self.__dict__.get("_ahead_asked"):
+            self._ahead_asked = True
+            ahead.request(self.backward_kernels())
 
     def backward_kernels(self) -> list:
         """The kernels ``backward`` calls (Layer.backward_kernels), those slowest to compile first
@@ -206,6 +211,7 @@ class Model:
 
             bar = tqdm(total=epochs * n_batches, desc=f"fit {self.name}", unit="batch", leave=False)
         start = time.perf_counter()
+        self._compile_ahead()
         try:
             for _ in range(epochs):
                 t0 = time.perf_counter()

@@ -132,3 +132,17 @@ def test_a_forked_child_does_not_wait_for_its_parents_helper(monkeypatch):
         helper.pid = os.getpid()
         helper.reader.join(timeout=120)
     assert helper.finished and helper.done == {ahead._key(*kernels[0]): False}  # that signature cannot compile
+
+
+def test_fit_and_loss_and_grad_ask_once(monkeypatch):
+    """The first training step asks for the backward kernels, later ones do not ask again."""
+    calls = []
+    monkeypatch.setattr(ahead, "request", lambda kernels: calls.append(list(kernels)) or False)
+    rng = np.random.default_rng(0)
+    X, y = rng.random((8, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 8)
+    model = hc.models.build("shared", (1, 8, 8), 10)
+    model.fit(X, y, epochs=2, batch_size=4, progress=False)
+    model.loss_and_grad(X, y)
+    assert len(calls) == 1 and calls[0] == model.backward_kernels()
+    hc.models.build("shared", (1, 8, 8), 10).loss_and_grad(X, y)
+    assert len(calls) == 2
