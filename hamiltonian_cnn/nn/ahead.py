@@ -2,7 +2,7 @@
 
 A cold first training step is mostly Numba compiling: the forward kernels, then the backward
 ones, one after the other (Numba compiles one function at a time in a process). With two or more
-cores, ``Model.loss_and_grad`` (so ``fit``) asks once, before its first forward, a helper process
+cores, ``Model.fit`` or ``Model.loss_and_grad`` asks once, before the first forward, a helper process
 (``python -m hamiltonian_cnn.nn.ahead``) to compile the backward kernels its layers will call,
 with the signatures they will call them with (``Layer.backward_kernels``). The helper writes them
 to Numba's on-disk cache; when a layer's backward comes to a kernel the helper is compiling, it
