@@ -87,25 +87,32 @@ def direct_block(count: int, n_in: int, n_out: int, hp: int, wp: int, hd: int, w
     return max(1, -(-count // n_blocks))
 
 
+def _direct_grids(n_in, n_out, kh, kw, dh, dw, oh, ow):
+    """The direct kernels' grids (padded input hp x wp, framed delta hd x wd) and a function
+    giving the block size for a piece of ``count`` samples (direct_block)."""
+    hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
+    hd, wd = oh + 2 * dh * (kh - 1), ow + 2 * dw * (kw - 1)
+    return hp, wp, hd, wd, lambda count: direct_block(count, n_in, n_out, hp, wp, hd, wd)
+
+
 def direct_conv_forward(x4, w4, b, ph, pw, dh, dw, groups, act, oh, ow, chunks, store=None):
     """y (N, O, oh, ow) of a stride-1 convolution by the direct kernel, on ``chunks`` threads."""
     n_out, _, kh, kw = w4.shape
     n_in, height, width = x4.shape[1:]
-    hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
-    hd, wd = oh + 2 * dh * (kh - 1), ow + 2 * dw * (kw - 1)
+    hp, wp, _, _, block_of = _direct_grids(n_in, n_out, kh, kw, dh, dw, oh, ow)
     wt, _ = direct_taps(w4, groups, dx=False)
     lanes = simd_lanes(x4.dtype)  # slack at the end of the work array: the last vector reads past its row
     y4 = np.empty((x4.shape[0], n_out, oh, ow), dtype=x4.dtype)
 
     def piece(slot, t, a, e):
-        block = direct_block(e - a, n_in, n_out, hp, wp, hd, wd)
+        block = block_of(e - a)
         work = scratch(store, ("fwd", slot), (n_in * hp * wp + n_in * height * width + 4 * oh * ow) * block + lanes,
                        x4.dtype)
         offs = scratch(store, ("fwd offs", slot), wt.shape[2], np.int64, zero=True)
         direct_forward(x4[a:e], wt, b, ph, pw, dh, dw, kh, kw, block, act, y4[a:e], work, offs)
 
     run_chunks(piece, x4.shape[0], chunks, pieces_per_thread(2 * x4.shape[0] * oh * ow * w4.size),
-               direct_block(x4.shape[0], n_in, n_out, hp, wp, hd, wd))
+               block_of(x4.shape[0]))
     return y4
 
 
@@ -115,8 +122,7 @@ def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, s
     n_in, height, width = x4.shape[1:]
     o_group = n_out // groups
     oh, ow = y4.shape[2], y4.shape[3]
-    hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
-    hd, wd = oh + 2 * dh * (kh - 1), ow + 2 * dw * (kw - 1)
+    hp, wp, hd, wd, block_of = _direct_grids(n_in, n_out, kh, kw, dh, dw, oh, ow)
     wt, wtr = direct_taps(w4, groups)
     n_taps = wt.shape[2]
     lanes = simd_lanes(x4.dtype)
@@ -124,7 +130,7 @@ def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, s
     dx4 = np.empty_like(x4)
 
     def piece(slot, t, a, e):
-        block = direct_block(e - a, n_in, n_out, hp, wp, hd, wd)
+        block = block_of(e - a)
         size = (n_in * hp * wp + n_in * height * width + n_out * hd * wd + oh * ow * (n_out + o_vec)
                 + 4 * height * width) * block
         work = scratch(store, ("bwd", slot), size + n_taps * o_vec + lanes, x4.dtype)
@@ -136,7 +142,7 @@ def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, s
         return dw_acc, db_acc
 
     parts = run_chunks(piece, x4.shape[0], chunks, pieces_per_thread(4 * x4.shape[0] * oh * ow * w4.size),
-                       direct_block(x4.shape[0], n_in, n_out, hp, wp, hd, wd))
+                       block_of(x4.shape[0]))
     dw_acc, db = parts[0]
     for dw_part, db_part in parts[1:]:
         dw_acc, db = dw_acc + dw_part, db + db_part
