@@ -177,7 +177,8 @@ def _stop_helper():
 def _work(stream_in, stream_out) -> None:
     """The helper: compile each (module, name, signature) read from ``stream_in`` (a pickle), in
     order, reporting "start i" and "done i" (or "failed i") on ``stream_out``."""
-    jobs = pickle.loads(stream_in.read())
+    data = stream_in.read()
+    jobs = pickle.loads(data) if data else []  # nothing on stdin (started by hand): nothing to do
     for index, (module, name, sig) in enumerate(jobs):
         stream_out.write(f"start {index}\n")
         stream_out.flush()
