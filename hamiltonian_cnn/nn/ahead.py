@@ -3,7 +3,7 @@
 A cold first training step is mostly Numba compiling: the forward kernels, then the backward
 ones, one after the other (Numba compiles one function at a time in a process). With two or more
 cores, ``Model.fit`` or ``Model.loss_and_grad`` asks once, before the first forward, a helper process
-(``python -m hamiltonian_cnn.nn.ahead``) to compile the backward kernels its layers will call,
+(``python -m hamiltonian_cnn.nn._ahead_worker``) to compile the backward kernels its layers will call,
 with the signatures they will call them with (``Layer.backward_kernels``). The helper writes them
 to Numba's on-disk cache; when a layer's backward comes to a kernel the helper is compiling, it
 waits for it and then loads it from the cache. A kernel the helper has not started yet is
@@ -29,6 +29,7 @@ import sys
 import threading
 
 ENV_SWITCH = "HAMILTONIAN_CNN_COMPILE_AHEAD"
+WORKER = "hamiltonian_cnn.nn._ahead_worker"  # the helper's module (run with python -m)
 _WORKER_ENV = "HAMILTONIAN_CNN_AHEAD_WORKER"
 
 #: seconds a backward waits at most for the helper to finish the kernel it is compiling (one
@@ -48,7 +49,7 @@ class _Helper:
         self.changed = threading.Condition()
         payload = pickle.dumps([(d.py_func.__module__, d.py_func.__name__, sig) for _, (d, sig) in jobs])
         env = dict(os.environ, **{_WORKER_ENV: "1"})
-        self.process = subprocess.Popen([sys.executable, "-m", "hamiltonian_cnn.nn.ahead"], stdin=subprocess.PIPE,
+        self.process = subprocess.Popen([sys.executable, "-m", WORKER], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         self.process.stdin.write(payload)
         self.process.stdin.close()
@@ -175,7 +176,7 @@ def _stop_helper():
 
 
 def _work(stream_in, stream_out) -> None:
-    """The helper: compile each (module, name, signature) read from ``stream_in`` (a pickle), in
+    """The helper's loop (nn/_ahead_worker.py): compile each (module, name, signature) read from ``stream_in`` (a pickle), in
     order, reporting "start i" and "done i" (or "failed i") on ``stream_out``."""
     data = stream_in.read()
     jobs = pickle.loads(data) if data else []  # nothing on stdin (started by hand): nothing to do
@@ -189,9 +190,3 @@ def _work(stream_in, stream_out) -> None:
             word = "failed"
         stream_out.write(f"{word} {index}\n")
         stream_out.flush()
-
-
-if __name__ == "__main__":
-    import hamiltonian_cnn  # noqa: F401  (the same Numba cache dir as the process that asked)
-
-    _work(sys.stdin.buffer, sys.stdout)
