@@ -147,7 +147,8 @@ def request(kernels) -> bool:
         return False
     try:
         _helper = _Helper(jobs)
-    except OSError:  # pragma: no cover - cannot start a process here
+    except OSError:  # pragma: no cover - cannot start a process here, or it died at once (broken pipe)
+        _helper = None
         return False
     _requested.update(key for key, _ in jobs)
     return True
@@ -176,8 +177,9 @@ def _stop_helper():
 
 
 def _work(stream_in, stream_out) -> None:
-    """The helper's loop (nn/_ahead_worker.py): compile each (module, name, signature) read from ``stream_in`` (a pickle), in
-    order, reporting "start i" and "done i" (or "failed i") on ``stream_out``."""
+    """The helper's loop (nn/_ahead_worker.py): compile each (module, name, signature) read from
+    ``stream_in`` (a pickle), in order, reporting "start i" and "done i" (or "failed i") on
+    ``stream_out``."""
     data = stream_in.read()
     jobs = pickle.loads(data) if data else []  # nothing on stdin (started by hand): nothing to do
     for index, (module, name, sig) in enumerate(jobs):
