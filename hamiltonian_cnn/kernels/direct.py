@@ -27,7 +27,7 @@ from numba import njit
 from .activations import REASSOC, activate_inplace, delta_from_output
 from .layout import samples_innermost, transpose_rows
 from .simd import VECTOR_BYTES
-from .tiles import outer_dots, shifted_rows
+from .tiles import TILE_ROWS, outer_dots, shifted_rows
 
 
 @njit(cache=True)
@@ -45,9 +45,9 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
 
     ``wt`` (groups, O_g, C_g KH KW rounded up to 8) holds the weights tap by tap (t = (c KH + a) KW + b),
     zero-padded;
-    ``block`` samples per block; ``work`` a scratch array of at least (C hp wp + C H W + 4 oh ow)
-    block + L entries of x's dtype (L = simd.lanes: tiles.shifted_rows reads up to a vector past
-    the rows it sums), ``offs`` one of int64 with one entry per tap (the caller,
+    ``block`` samples per block; ``work`` a scratch array of at least (C hp wp + C H W + R oh ow)
+    block + L entries of x's dtype (R = tiles.TILE_ROWS; L = simd.lanes: tiles.shifted_rows reads
+    up to a vector past the rows it sums), ``offs`` one of int64 with one entry per tap (the caller,
     nn.conv.direct_conv_forward, prepares them); releases the GIL."""
     n_batch, n_in, height, width = x.shape
     groups = wt.shape[0]
@@ -60,8 +60,8 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
     xt = work[:at]
     tmp = work[at:at + n_in * height * width * block]
     at += n_in * height * width * block
-    acc_flat = work[at:at + 4 * n_sites * block]
-    acc = acc_flat.reshape(4, n_sites * block)
+    acc_flat = work[at:at + TILE_ROWS * n_sites * block]
+    acc = acc_flat.reshape(TILE_ROWS, n_sites * block)
     y_flat = y.reshape(-1)
     n_taps = c_group * kh * kw  # the real taps (the table is zero-padded for the backward)
     for n0 in range(0, n_batch, block):
@@ -73,8 +73,8 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
         _fill_offsets(offs, c_group, kh, kw, plane, 0, 1, row, dh, dw * m)
         for g in range(groups):
             base = g * c_group * plane
-            for o in range(0, o_group, 4):
-                count = min(4, o_group - o)
+            for o in range(0, o_group, TILE_ROWS):
+                count = min(TILE_ROWS, o_group - o)
                 for i in range(oh):
                     shifted_rows(xt[base + i * row:], wt[g, :, 0:n_taps], o, count, offs[0:n_taps], run,
                                  acc[:, i * run:(i + 1) * run])
@@ -95,9 +95,9 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     like x); dJ (in wt's tap layout) and db added to the float64 accumulators dw_acc (like wt) and
     db_acc (O,). ``wtr`` (groups, C_g, KH T) holds the weights for dx tap by
     tap in the order (a, o, b), T = O_g KW taps per window row a (nn.conv.direct_taps);
-    ``work`` is a scratch array of at least (C hp wp + C H W + O hd wd + oh ow (O + O_v) + 4 H W) block
+    ``work`` is a scratch array of at least (C hp wp + C H W + O hd wd + oh ow (O + O_v) + R H W) block
     + n_taps O_v + L entries (hd, wd = oh, ow framed by d (K - 1) zeros on each side; O_v = O_g rounded
-    up to whole vectors, simd.lanes), ``offs`` one of
+    up to whole vectors, simd.lanes; R = tiles.TILE_ROWS), ``offs`` one of
     int64 with n_taps + KH T entries (nn.conv.direct_conv_backward prepares them); releases the GIL."""
     n_batch, n_in, height, width = x.shape
     groups, _, n_taps = wt.shape
@@ -118,9 +118,9 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     at += n_out * hd * wd * block
     dplanes = work[at:at + block * n_out * n_sites]  # the block's delta, (sample, channel, site)
     at += block * n_out * n_sites
-    dxt_flat = work[at:at + 4 * n_pixels * block]
-    dxt = dxt_flat.reshape(4, n_pixels * block)
-    at += 4 * n_pixels * block
+    dxt_flat = work[at:at + TILE_ROWS * n_pixels * block]
+    dxt = dxt_flat.reshape(TILE_ROWS, n_pixels * block)
+    at += TILE_ROWS * n_pixels * block
     lanes = VECTOR_BYTES // x.itemsize
     o_vec = (o_group + lanes - 1) // lanes * lanes  # channels per site in dt: whole vectors
     dt = work[at:at + n_sites * block * o_vec]
@@ -174,8 +174,8 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
             for o in range(o_group):
                 for t in range(n_taps):
                     dw_acc[g, o, t] += part[t, o]
-            for c in range(0, c_group, 4):
-                count = min(4, c_group - c)
+            for c in range(0, c_group, TILE_ROWS):
+                count = min(TILE_ROWS, c_group - c)
                 if not covered:
                     for r in range(count):
                         for q in range(n_pixels * m):

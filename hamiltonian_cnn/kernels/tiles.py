@@ -19,6 +19,95 @@ from numba import njit
 
 from .simd import VECTOR_BYTES, vfma, vload, vsplat, vsplat_at, vstore, vstore_first
 
+#: 32 vector registers (AVX-512): room for the 16 accumulators of _rows8 and _outer8x2
+MANY_REGISTERS = VECTOR_BYTES == 64
+#: rows that shifted_rows keeps in registers at once: what callers hand it per call, at most
+TILE_ROWS = 8 if MANY_REGISTERS else 4
+
+
+@njit(cache=True, inline="always")
+def _rows8(src, w, row0, offs, q0, q1, out, r0):
+    """Eight rows (w[row0 + k], out[r0 + k]) over q0 <= q < q1, 2 vectors at a time: 16
+    accumulators, for CPUs with 32 vector registers (AVX-512); each pair of loads of ``src``
+    serves 8 rows (4 in _rows4)."""
+    lanes = VECTOR_BYTES // src.itemsize
+    step = 2 * lanes
+    zero = vsplat(src.dtype.type(0))
+    n_taps = offs.shape[0]
+    w0, w1, w2, w3 = w[row0], w[row0 + 1], w[row0 + 2], w[row0 + 3]
+    w4, w5, w6, w7 = w[row0 + 4], w[row0 + 5], w[row0 + 6], w[row0 + 7]
+    q = q0
+    while q + step <= q1:
+        a0 = a1 = b0 = b1 = c0 = c1 = d0 = d1 = zero
+        e0 = e1 = f0 = f1 = g0 = g1 = h0 = h1 = zero
+        for t in range(n_taps):
+            at = offs[t] + q
+            s0 = vload(src, at)
+            s1 = vload(src, at + lanes)
+            u = vsplat_at(w0, t)
+            a0 = vfma(u, s0, a0)
+            a1 = vfma(u, s1, a1)
+            u = vsplat_at(w1, t)
+            b0 = vfma(u, s0, b0)
+            b1 = vfma(u, s1, b1)
+            u = vsplat_at(w2, t)
+            c0 = vfma(u, s0, c0)
+            c1 = vfma(u, s1, c1)
+            u = vsplat_at(w3, t)
+            d0 = vfma(u, s0, d0)
+            d1 = vfma(u, s1, d1)
+            u = vsplat_at(w4, t)
+            e0 = vfma(u, s0, e0)
+            e1 = vfma(u, s1, e1)
+            u = vsplat_at(w5, t)
+            f0 = vfma(u, s0, f0)
+            f1 = vfma(u, s1, f1)
+            u = vsplat_at(w6, t)
+            g0 = vfma(u, s0, g0)
+            g1 = vfma(u, s1, g1)
+            u = vsplat_at(w7, t)
+            h0 = vfma(u, s0, h0)
+            h1 = vfma(u, s1, h1)
+        vstore(out[r0], q, a0)
+        vstore(out[r0], q + lanes, a1)
+        vstore(out[r0 + 1], q, b0)
+        vstore(out[r0 + 1], q + lanes, b1)
+        vstore(out[r0 + 2], q, c0)
+        vstore(out[r0 + 2], q + lanes, c1)
+        vstore(out[r0 + 3], q, d0)
+        vstore(out[r0 + 3], q + lanes, d1)
+        vstore(out[r0 + 4], q, e0)
+        vstore(out[r0 + 4], q + lanes, e1)
+        vstore(out[r0 + 5], q, f0)
+        vstore(out[r0 + 5], q + lanes, f1)
+        vstore(out[r0 + 6], q, g0)
+        vstore(out[r0 + 6], q + lanes, g1)
+        vstore(out[r0 + 7], q, h0)
+        vstore(out[r0 + 7], q + lanes, h1)
+        q += step
+    while q < q1:  # single vectors, the last one maybe partial
+        a0 = b0 = c0 = d0 = e0 = f0 = g0 = h0 = zero
+        for t in range(n_taps):
+            s0 = vload(src, offs[t] + q)
+            a0 = vfma(vsplat_at(w0, t), s0, a0)
+            b0 = vfma(vsplat_at(w1, t), s0, b0)
+            c0 = vfma(vsplat_at(w2, t), s0, c0)
+            d0 = vfma(vsplat_at(w3, t), s0, d0)
+            e0 = vfma(vsplat_at(w4, t), s0, e0)
+            f0 = vfma(vsplat_at(w5, t), s0, f0)
+            g0 = vfma(vsplat_at(w6, t), s0, g0)
+            h0 = vfma(vsplat_at(w7, t), s0, h0)
+        n = min(lanes, q1 - q)
+        vstore_first(out[r0], q, a0, n)
+        vstore_first(out[r0 + 1], q, b0, n)
+        vstore_first(out[r0 + 2], q, c0, n)
+        vstore_first(out[r0 + 3], q, d0, n)
+        vstore_first(out[r0 + 4], q, e0, n)
+        vstore_first(out[r0 + 5], q, f0, n)
+        vstore_first(out[r0 + 6], q, g0, n)
+        vstore_first(out[r0 + 7], q, h0, n)
+        q += lanes
+
 
 @njit(cache=True, inline="always")
 def _rows4(src, w0, w1, w2, w3, offs, q0, q1, out0, out1, out2, out3):
@@ -148,14 +237,13 @@ def _rows1(src, w0, offs, q0, q1, out0):
         q += lanes
 
 
-@njit(cache=True)
-def shifted_rows(src, w, row0, n_rows, offs, length, out):
+def _shifted_rows(src, w, row0, n_rows, offs, length, out):
     """out[r, q] = sum_t w[row0 + r, t] src[offs[t] + q] for r < n_rows, q < length.
 
     ``src`` and the rows of ``out`` are 1D C-contiguous arrays (out 2D, rows C-contiguous); every
     offs[t] + q must lie inside src, and so must the lanes - 1 entries after offs[t] + length - 1
     in memory (the last, partial vector reads them and drops what it computed from them): no
-    bounds checks. Only out[r, :length] is written."""
+    bounds checks. Only out[r, :length] is written. Rows go 4 at a time (tiles of 4, 2, 1 rows)."""
     r = 0
     while r + 4 <= n_rows:
         _rows4(src, w[row0 + r], w[row0 + r + 1], w[row0 + r + 2], w[row0 + r + 3], offs, 0, length,
@@ -166,7 +254,24 @@ def shifted_rows(src, w, row0, n_rows, offs, length, out):
         r += 2
     if r < n_rows:
         _rows1(src, w[row0 + r], offs, 0, length, out[r])
-        r += 1
+
+
+def _shifted_rows_wide(src, w, row0, n_rows, offs, length, out):
+    """The same with 32 vector registers: 8 rows at a time (_rows8), the rest 2 and 1 at a time
+    (_rows2 loads as few times per multiply-add as _rows4 does)."""
+    r = 0
+    while r + 8 <= n_rows:
+        _rows8(src, w, row0 + r, offs, 0, length, out, r)
+        r += 8
+    while r + 2 <= n_rows:
+        _rows2(src, w[row0 + r], w[row0 + r + 1], offs, 0, length, out[r], out[r + 1])
+        r += 2
+    if r < n_rows:
+        _rows1(src, w[row0 + r], offs, 0, length, out[r])
+
+
+#: the one that is compiled: each tile shape costs compile time in every kernel that calls it
+shifted_rows = njit(cache=True)(_shifted_rows_wide if MANY_REGISTERS else _shifted_rows)
 
 
 @njit(cache=True, inline="always")
@@ -298,10 +403,6 @@ def _outer8x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc):
     vstore(acc[t + 6], at + lanes, b6)
     vstore(acc[t + 7], at, a7)
     vstore(acc[t + 7], at + lanes, b7)
-
-
-#: 32 vector registers (AVX-512): room for the 16 accumulators of _outer8x2
-MANY_REGISTERS = VECTOR_BYTES == 64
 
 
 @njit(cache=True)
