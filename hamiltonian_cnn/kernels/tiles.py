@@ -4,15 +4,17 @@
 
 Every output of a convolution at stride 1 is such a sum over the taps t = (c, a, b) of the
 window, once the input is laid out so that each tap is a fixed shift of the output sites
-(kernels/conv.py). The sum is computed one tile at a time: 4 output rows x 2 vectors of q held
+(kernels/direct.py). The sum is computed one tile at a time: R output rows x 2 vectors of q held
 in registers (simd.Vector) while the loop runs over every tap, so that each tap costs 2 loads
-of ``src`` and 4 broadcasts of a weight for 8 vector multiply-adds, and each output is written
-once. Rows left over take tiles of 2 rows x 4 vectors, then 1 row x 4 vectors; the last q that fill no whole tile take
-single vectors, the last of them partial (it stores only its first lanes). outer_dots is the
-same idea for the weight gradient.
+of ``src`` and R broadcasts of a weight for 2 R vector multiply-adds, and each output is written
+once. R is 8 where the CPU has 32 vector registers (AVX-512) and 4 where it has 16. Rows left
+over take tiles of 2 rows x 4 vectors, then 1 row x 4 vectors; the last q that fill no whole tile
+take single vectors, the last of them partial (it stores only its first lanes). outer_dots is
+the same idea for the weight gradient (8 or 4 taps x 2 vectors of channels).
 
 Few tile shapes on purpose: each one costs Numba about a second of compile time in every kernel
-that calls it, and start-up time is part of what users wait for.
+that calls it, and start-up time is part of what users wait for. So each entry point exists in a
+version for either register count, and only the one for this CPU is compiled.
 """
 
 from numba import njit
@@ -405,28 +407,42 @@ def _outer8x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc):
     vstore(acc[t + 7], at + lanes, b7)
 
 
-@njit(cache=True)
-def outer_dots(src, row_stride, n_rows, run, offs, d, o_pad, acc):
+def _outer_dots(src, row_stride, n_rows, run, offs, d, o_pad, acc):
     """acc[t, o] = sum_{i < n_rows} sum_{q < run} src[offs[t] + i row_stride + q] d[(i run + q) o_pad + o].
 
     The weight gradient of the direct kernels (direct.py) as a sum of outer products: for each input entry
     (broadcast to every lane) times a vector of the delta over output channels (``d`` holds
     the delta channel-innermost, ``o_pad`` channels per site, a multiple of the lane count), so
-    no horizontal sum is needed. Tiles of 8 taps x 2 vectors of channels with AVX-512 (4 taps x
-    2 vectors with 16 registers; 8 taps x 1 vector where one vector is all there is) stay in
-    registers over all n_rows runs. The number of taps is a multiple of 8."""
+    no horizontal sum is needed. Tiles of 4 taps x 2 vectors of channels (8 taps x 1 vector
+    where one vector is all there is) stay in registers over all n_rows runs. The number of
+    taps is a multiple of 8."""
     lanes = VECTOR_BYTES // src.itemsize
     n_vecs = o_pad // lanes
     n_taps = offs.shape[0]
     v = 0
     while v + 2 <= n_vecs:
-        if MANY_REGISTERS:
-            for t in range(0, n_taps, 8):
-                _outer8x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
-        else:
-            for t in range(0, n_taps, 4):
-                _outer4x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
+        for t in range(0, n_taps, 4):
+            _outer4x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
         v += 2
     if v < n_vecs:
         for t in range(0, n_taps, 8):
             _outer8x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
+
+
+def _outer_dots_wide(src, row_stride, n_rows, run, offs, d, o_pad, acc):
+    """The same with 32 vector registers: tiles of 8 taps x 2 vectors (_outer8x2)."""
+    lanes = VECTOR_BYTES // src.itemsize
+    n_vecs = o_pad // lanes
+    n_taps = offs.shape[0]
+    v = 0
+    while v + 2 <= n_vecs:
+        for t in range(0, n_taps, 8):
+            _outer8x2(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
+        v += 2
+    if v < n_vecs:
+        for t in range(0, n_taps, 8):
+            _outer8x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
+
+
+#: the one that is compiled (as for shifted_rows)
+outer_dots = njit(cache=True)(_outer_dots_wide if MANY_REGISTERS else _outer_dots)
