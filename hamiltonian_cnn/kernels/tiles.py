@@ -259,17 +259,18 @@ def _shifted_rows(src, w, row0, n_rows, offs, length, out):
 
 
 def _shifted_rows_wide(src, w, row0, n_rows, offs, length, out):
-    """The same with 32 vector registers: 8 rows at a time (_rows8), the rest 2 and 1 at a time
-    (_rows2 loads as few times per multiply-add as _rows4 does)."""
+    """The same with 32 vector registers: 8 rows at a time (_rows8), the rest 2 at a time (_rows2
+    loads as few times per multiply-add as _rows4 does); a last single row goes through _rows2
+    as both of its rows (the same values stored twice), which costs less compile time than a
+    tile of its own."""
     r = 0
     while r + 8 <= n_rows:
         _rows8(src, w, row0 + r, offs, 0, length, out, r)
         r += 8
-    while r + 2 <= n_rows:
-        _rows2(src, w[row0 + r], w[row0 + r + 1], offs, 0, length, out[r], out[r + 1])
+    while r < n_rows:
+        last = min(r + 1, n_rows - 1)
+        _rows2(src, w[row0 + r], w[row0 + last], offs, 0, length, out[r], out[last])
         r += 2
-    if r < n_rows:
-        _rows1(src, w[row0 + r], offs, 0, length, out[r])
 
 
 #: the one that is compiled: each tile shape costs compile time in every kernel that calls it
