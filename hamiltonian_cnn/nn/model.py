@@ -142,9 +142,8 @@ class Model:
     def backward_kernels(self) -> list:
         """The kernels ``backward`` calls (Layer.backward_kernels), those slowest to compile first
         (the coupling layers'), each group in the order backward reaches them."""
-        layers = self.layers[::-1]
-        slow = [k for layer in layers if layer._slow_to_compile for k in layer.backward_kernels(self.dtype)]
-        return slow + [k for layer in layers if not layer._slow_to_compile for k in layer.backward_kernels(self.dtype)]
+        layers = sorted(self.layers[::-1], key=lambda layer: not layer._slow_to_compile)  # stable: keeps the order
+        return [k for layer in layers for k in layer.backward_kernels(self.dtype)]
 
     def decision_function(self, X, batch_size=256) -> np.ndarray:
         """Logits for X, computed in batches."""
