@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from .._checks import as_int, as_int_tuple
-from ..kernels.local import local_backward_blas, local_forward_blas, sum_site_grads
+from ..kernels.local import local_backward_sites, local_forward_sites, sum_site_grads
+from ..kernels.simd import lanes
 from ..physics.couplings import LocalCoupling
 from ..physics.formulas import make_geometry
 from .base import (
@@ -37,7 +38,7 @@ from .conv import check_padding
 #: core's L2 cache
 LOCAL_BLOCK_ENTRIES = 1 << 18
 LOCAL_BLOCK_MAX = 128
-#: pieces of the batch start at multiples of this many samples (blocks of 16 suit the BLAS kernels)
+#: pieces of the batch start at multiples of this many samples (whole vectors of float32 samples)
 LOCAL_GRANULE = 16
 
 
@@ -55,6 +56,10 @@ def _geometry(w6, sh, sw):
     return n_out, oh * ow, c_in * kh * kw, c_in * hp * wp
 
 
+def _taps8(n_taps):
+    return -(-n_taps // 8) * 8  # tiles.outer_dots takes taps 8 at a time
+
+
 def _natural(x4):
     return x4.shape[1] * x4.shape[2] * x4.shape[3]
 
@@ -70,10 +75,10 @@ def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, bloc
 
     def piece(slot, t, a, e):
         m = local_block(e - a, plane, block)
-        work = scratch(store, ("fwd", slot), m * (plane + _natural(x4) + n_taps + n_sites * n_out), x4.dtype)
-        offs = scratch(store, ("offs", slot), n_taps, np.int64)
-        w_site = scratch(store, ("window", slot), n_out * n_taps, x4.dtype).reshape(n_out, n_taps)
-        local_forward_blas(x4[a:e], w3, bias, sh, sw, ph, pw, kh, kw, m, act, y4[a:e], work, offs, w_site)
+        size = m * (plane + _natural(x4) + n_sites * n_out) + lanes(x4.dtype)
+        work = scratch(store, ("fwd", slot), size, x4.dtype)
+        offs = scratch(store, ("offs", slot), _taps8(n_taps) + n_out, np.int64)
+        local_forward_sites(x4[a:e], w3, bias, sh, sw, ph, pw, kh, kw, m, act, y4[a:e], work, offs)
 
     run_chunks(piece, x4.shape[0], chunks, per_thread=1, granule=LOCAL_GRANULE)
     return y4
@@ -88,18 +93,20 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
 
     def piece(slot, t, a, e):
         m = local_block(e - a, plane, block)
-        size = m * (2 * plane + _natural(x4) + 2 * n_taps + 2 * n_sites * n_out) + n_out * n_taps
+        size = (m * (2 * plane + _natural(x4) + 2 * n_sites * n_out + n_sites * o_vec + n_taps)
+                + taps8 * o_vec + 2 * lanes(x4.dtype))
         work = scratch(store, ("bwd", slot), size, x4.dtype)
-        offs = scratch(store, ("offs", slot), n_taps, np.int64)
-        w_site = scratch(store, ("window", slot), n_out * n_taps, x4.dtype).reshape(n_out, n_taps)
+        offs = scratch(store, ("offs", slot), taps8 + n_out, np.int64)
         dw_part = parts_dw[t]
         db_acc = scratch(store, ("db", t), n_out * n_sites, np.float64, zero=True).reshape(n_out, n_sites)
-        local_backward_blas(x4[a:e], w3, y4[a:e], dy4[a:e], sh, sw, ph, pw, kh, kw, m, act, dx4[a:e],
-                            dw_part, db_acc, work, offs, w_site)
+        local_backward_sites(x4[a:e], w3, y4[a:e], dy4[a:e], sh, sw, ph, pw, kh, kw, m, act, dx4[a:e],
+                             dw_part, db_acc, work, offs)
         return db_acc
 
     n_pieces = max(1, min(chunks, x4.shape[0]))
-    parts_dw = scratch(store, "dw parts", n_pieces * w3.size, x4.dtype).reshape(n_pieces, n_sites, n_out, n_taps)
+    o_vec, taps8 = -(-n_out // lanes(x4.dtype)) * lanes(x4.dtype), _taps8(n_taps)
+    parts_dw = scratch(store, "dw parts", n_pieces * n_sites * taps8 * o_vec, x4.dtype).reshape(
+        n_pieces, n_sites, taps8, o_vec)
     parts = run_chunks(piece, x4.shape[0], chunks, per_thread=1, granule=LOCAL_GRANULE)
     dweight = np.empty(w6.shape, dtype=w6.dtype)
     sum_site_grads(parts_dw, len(parts), dweight.reshape(n_out, n_sites, n_taps))  # in piece order
@@ -112,16 +119,15 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
 def local_backward_kernels(dtype) -> list:
     """The kernels (and their argument types) that local_conv_backward calls."""
     a, i = (lambda nd: array_type(dtype, nd)), int_type()
-    # x, w3, y, dy, sh, sw, ph, pw, kh, kw, m, act, dx, dw_part, db_acc, work, offs, w_site
-    blas = (a(4), a(3), a(4), a(4)) + (i,) * 8 + (a(4), a(3), array_type(np.float64, 2), a(1),
-                                                   array_type(np.int64, 1), a(2))
-    return [(local_backward_blas, blas), (sum_site_grads, (a(4), i, a(3)))]
+    # x, w3, y, dy, sh, sw, ph, pw, kh, kw, m, act, dx, dw_part, db_acc, work, offs
+    sites = (a(4), a(3), a(4), a(4)) + (i,) * 8 + (a(4), a(3), array_type(np.float64, 2), a(1),
+                                                    array_type(np.int64, 1))
+    return [(local_backward_sites, sites), (sum_site_grads, (a(4), i, a(3)))]
 
 
 class _LocalConv(Layer):
     _slow_to_compile = True
     nd = 2
-    _uses_blas = True  # the per-site products call BLAS from the threads that run the batch
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, activation="sigmoid",
                  dtype=np.float32, seed=None, bias=True, input_size=None, dilation=1, groups=1):
