@@ -45,7 +45,7 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
 
     ``wt`` (groups, O_g, C_g KH KW rounded up to 8) holds the weights tap by tap (t = (c KH + a) KW + b),
     zero-padded;
-    ``block`` samples per block; ``work`` a scratch array of at least (C hp wp + C H W + R oh ow)
+    ``block`` samples per block; ``work`` a scratch array of at least (C hp wp + R oh ow)
     block + L entries of x's dtype (R = tiles.TILE_ROWS; L = simd.lanes: tiles.shifted_rows reads
     up to a vector past the rows it sums), ``offs`` one of int64 with one entry per tap (the caller,
     nn.conv.direct_conv_forward, prepares them); releases the GIL."""
@@ -58,15 +58,13 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
     n_sites = oh * ow
     at = n_in * hp * wp * block
     xt = work[:at]
-    tmp = work[at:at + n_in * height * width * block]
-    at += n_in * height * width * block
     acc_flat = work[at:at + TILE_ROWS * n_sites * block]
     acc = acc_flat.reshape(TILE_ROWS, n_sites * block)
     y_flat = y.reshape(-1)
     n_taps = c_group * kh * kw  # the real taps (the table is zero-padded for the backward)
     for n0 in range(0, n_batch, block):
         m = min(block, n_batch - n0)
-        samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
+        samples_innermost(x, n0, m, ph, pw, hp, wp, xt)
         row = wp * m
         plane = hp * row
         run = ow * m  # one row of output sites of the block
@@ -95,7 +93,7 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     like x); dJ (in wt's tap layout) and db added to the float64 accumulators dw_acc (like wt) and
     db_acc (O,). ``wtr`` (groups, C_g, KH T) holds the weights for dx tap by
     tap in the order (a, o, b), T = O_g KW taps per window row a (nn.conv.direct_taps);
-    ``work`` is a scratch array of at least (C hp wp + C H W + O hd wd + oh ow (O + O_v) + R H W) block
+    ``work`` is a scratch array of at least (C hp wp + O hd wd + oh ow (O + O_v) + R H W) block
     + n_taps O_v + L entries (hd, wd = oh, ow framed by d (K - 1) zeros on each side; O_v = O_g rounded
     up to whole vectors, simd.lanes; R = tiles.TILE_ROWS), ``offs`` one of
     int64 with n_taps + KH T entries (nn.conv.direct_conv_backward prepares them); releases the GIL."""
@@ -112,8 +110,6 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     zero = x.dtype.type(0)
     at = n_in * hp * wp * block
     xt = work[:at]
-    tmp = work[at:at + n_in * n_pixels * block]
-    at += n_in * n_pixels * block
     dpad = work[at:at + n_out * hd * wd * block]
     at += n_out * hd * wd * block
     dplanes = work[at:at + block * n_out * n_sites]  # the block's delta, (sample, channel, site)
@@ -164,7 +160,7 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
             for i in range(oh):
                 transpose_rows(delta, k * n_sites + i * ow, n_out * n_sites, dpad, k * line + ((i + fh) * wd + fw) * m,
                                m, m, ow)
-        samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
+        samples_innermost(x, n0, m, ph, pw, hp, wp, xt)
         for g in range(groups):
             base = g * c_group * plane
             for i in range(oh):  # this group's delta, channel innermost

@@ -78,57 +78,60 @@ def grid_rows(height, width, hp, wp, ph, pw):
 
 
 @njit(cache=True)
-def samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt):
+def samples_innermost(x, n0, m, ph, pw, hp, wp, xt):
     """xt[((c hp + r) wp + q) m + s] = x[n0 + s, c, r - ph, q - pw] (0 in the padding) for x (N, C, H, W):
-    one transpose of the block (into tmp, C H W m entries, or straight into xt when the grid is
-    the input), then whole rows onto the padded grid."""
+    the block's rows transposed straight onto the padded grid (one transpose per channel where the
+    grid rows are whole input rows, else one per input row), then zeros where the padding is.
+    ``ph`` or ``pw`` < 0, or a grid smaller than the input, crops it."""
     n_in, height, width = x.shape[1], x.shape[2], x.shape[3]
     n_nat = n_in * height * width
     r_lo, r_hi, q_lo, q_hi, exact = grid_rows(height, width, hp, wp, ph, pw)
-    block = x[n0:n0 + m].reshape(m, n_nat)
-    if exact:
-        transpose2d(block, xt[:n_nat * m].reshape(n_nat, m))
-        return
-    transpose2d(block, tmp[:n_nat * m].reshape(n_nat, m))
+    x_flat = x.reshape(-1)
     zero = xt.dtype.type(0)
-    for k in range(n_in * hp * wp * m):
-        xt[k] = zero
-    if q_hi <= q_lo:
-        return
-    run = (q_hi - q_lo) * m
+    base = n0 * n_nat
     for c in range(n_in):
+        ch = c * hp * wp * m  # channel c's plane in xt
+        if q_hi <= q_lo or r_hi <= r_lo:
+            for k in range(hp * wp * m):
+                xt[ch + k] = zero
+            continue
+        for k in range((r_lo + ph) * wp * m):  # the padding rows above
+            xt[ch + k] = zero
+        for k in range((r_hi + ph) * wp * m, hp * wp * m):  # and below
+            xt[ch + k] = zero
+        if q_lo == 0 and q_hi == width and pw == 0 and wp == width:  # whole rows, back to back
+            transpose_rows(x_flat, base + (c * height + r_lo) * width, n_nat, xt, ch + (r_lo + ph) * wp * m, m,
+                           m, (r_hi - r_lo) * width)
+            continue
         for r in range(r_lo, r_hi):
-            begin = ((c * height + r) * width + q_lo) * m
-            src = tmp[begin:begin + run]
-            at = ((c * hp + r + ph) * wp + q_lo + pw) * m
-            dst = xt[at:at + run]
-            for k in range(run):
-                dst[k] = src[k]
+            row = ch + (r + ph) * wp * m
+            for k in range((q_lo + pw) * m):  # the padding columns on the left
+                xt[row + k] = zero
+            for k in range((q_hi + pw) * m, wp * m):  # and on the right
+                xt[row + k] = zero
+            transpose_rows(x_flat, base + (c * height + r) * width + q_lo, n_nat, xt, row + (q_lo + pw) * m, m,
+                           m, q_hi - q_lo)
 
 
 @njit(cache=True)
-def samples_outermost(dxt, n0, m, ph, pw, hp, wp, tmp, dx):
-    """The adjoint of samples_innermost: dx[n0 + s, c, r, q] = dxt[((c hp + r + ph) wp + q + pw) m + s]
-    for the input sites on the grid, 0 for those no window reaches."""
+def samples_outermost(dxt, n0, m, ph, pw, hp, wp, g_lo, g_hi, dx):
+    """The adjoint of samples_innermost on the grid rows [g_lo, g_hi): dx[n0 + s, c, r, q] =
+    dxt[((c hp + r + ph) wp + q + pw) m + s] for the input sites in those rows that lie on the
+    grid. Input sites off the grid are not written (the caller zeroes them)."""
     n_in, height, width = dx.shape[1], dx.shape[2], dx.shape[3]
     n_nat = n_in * height * width
     r_lo, r_hi, q_lo, q_hi, exact = grid_rows(height, width, hp, wp, ph, pw)
-    block = dx[n0:n0 + m].reshape(m, n_nat)
-    if exact:
-        transpose2d(dxt[:n_nat * m].reshape(n_nat, m), block)
+    r_lo, r_hi = max(r_lo, g_lo - ph), min(r_hi, g_hi - ph)
+    if q_hi <= q_lo or r_hi <= r_lo:
         return
-    zero = tmp.dtype.type(0)
-    if r_lo > 0 or r_hi < height or q_lo > 0 or q_hi < width:
-        for k in range(n_nat * m):
-            tmp[k] = zero
-    if q_hi > q_lo:
-        run = (q_hi - q_lo) * m
-        for c in range(n_in):
-            for r in range(r_lo, r_hi):
-                at = ((c * hp + r + ph) * wp + q_lo + pw) * m
-                src = dxt[at:at + run]
-                begin = ((c * height + r) * width + q_lo) * m
-                dst = tmp[begin:begin + run]
-                for k in range(run):
-                    dst[k] = src[k]
-    transpose2d(tmp[:n_nat * m].reshape(n_nat, m), block)
+    dx_flat = dx.reshape(-1)
+    base = n0 * n_nat
+    for c in range(n_in):
+        ch = c * hp * wp * m
+        if q_lo == 0 and q_hi == width and pw == 0 and wp == width:
+            transpose_rows(dxt, ch + (r_lo + ph) * wp * m, m, dx_flat, base + (c * height + r_lo) * width, n_nat,
+                           (r_hi - r_lo) * width, m)
+            continue
+        for r in range(r_lo, r_hi):
+            transpose_rows(dxt, ch + ((r + ph) * wp + q_lo + pw) * m, m, dx_flat, base + (c * height + r) * width + q_lo,
+                           n_nat, q_hi - q_lo, m)

@@ -115,83 +115,103 @@ def _site_offsets(offs, n_in, kh, kw, hp, wp, r0, q0, m):
                 offs[(c * kh + a) * kw + b] = ((c * hp + r0 + a) * wp + q0 + b) * m
 
 
+#: rows of dcols_p computed at a time (a multiple of tiles.TILE_ROWS)
+DCOLS_ROWS = 16
+
+
 @njit(cache=True)
-def _scatter_site(dcols, offs, m, dxt):
-    """dxt[offs[t] + s] += dcols[t, s] for the real taps t: the adjoint of reading site p's windows."""
-    for t in range(dcols.shape[0]):
+def _scatter_site(dcols, offs, n_rows, m, dxt):
+    """dxt[offs[t] + s] += dcols[t, s] for t < n_rows: the adjoint of reading those taps of a site's windows."""
+    for t in range(n_rows):
         src = dcols[t]
         dst = dxt[offs[t]:offs[t] + m]
         for s in range(m):
             dst[s] += src[s]
 
 
+@njit(cache=True)
+def reach(g_lo, g_hi, sh, kh, oh):
+    """The output site rows [e_lo, e_hi) whose windows (rows i sh .. i sh + KH - 1 of the grid)
+    reach a grid row in [g_lo, g_hi): those that dx of these grid rows is summed from."""
+    return max(0, (g_lo - kh) // sh + 1), min(oh, (g_hi + sh - 1) // sh)
+
+
 @njit(cache=True, nogil=True)
-def local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, block, act, y, work, offs):
-    """y = g(local(x, J) + b) into y (N, O, OH, OW) for x (N, C, H, W), eq. (4.1.4) site by site.
+def local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, i_lo, i_hi, block, act, y, work, offs):
+    """y = g(local(x, J) + b) for the output site rows [i_lo, i_hi) of y (N, O, OH, OW), x (N, C, H, W):
+    eq. (4.1.4) site by site.
 
     Nothing is tied between sites, so the field of output site p over a block of m samples is its
     own product, h_p (O, m) = J_p (O, T) cols_p (T, m), with J_p = ``w3[:, p]`` (w3 (O, P, T),
-    T = C KH KW taps, P = OH OW sites). The block is laid out with the sample innermost on the
-    zero-padded grid (layout.samples_innermost, hp = (OH - 1) sh + KH by wp = (OW - 1) sw + KW):
-    there row t of cols_p is the contiguous run of m values at offs[t], so the product is a sum of
-    shifted rows (tiles.shifted_rows, registers over samples) that reads the input where it lies.
-    The fields, kept as (site, channel, sample), reach y in one transpose per channel.
-    ``bias`` (O P,); ``work``: scratch of block (C hp wp + C H W + P O) + L entries of x's
-    dtype (L = simd.lanes); ``offs``: int64 scratch of at least T entries."""
+    T = C KH KW taps, P = OH OW sites), and any range of site rows can be computed apart (the
+    layer gives each thread its own rows, all samples). The block's grid rows under those sites
+    are laid out with the sample innermost (layout.samples_innermost: hb = (rows - 1) sh + KH by
+    wp = (OW - 1) sw + KW): there row t of cols_p is the contiguous run of m values at offs[t], so
+    the product is a sum of shifted rows (tiles.shifted_rows, registers over samples) that reads
+    the input and J_p where they lie. The fields, kept as (site, channel, sample), get b and g
+    and reach y in one transpose per channel. ``bias`` (O P,); ``work``: scratch of at least
+    block (C hb wp + rows OW O) + L entries of x's dtype (L = simd.lanes); ``offs``: int64 scratch
+    of at least T entries."""
     n_batch, n_in = x.shape[0], x.shape[1]
-    n_nat = n_in * x.shape[2] * x.shape[3]
     n_out, n_sites, n_taps = w3.shape
-    oh, ow = y.shape[2], y.shape[3]
-    hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
-    plane = n_in * hp * wp
+    ow = y.shape[3]
+    hb, wp = (i_hi - i_lo - 1) * sh + kh, (ow - 1) * sw + kw
+    plane = n_in * hb * wp
+    n_box = (i_hi - i_lo) * ow  # the sites computed here: p = i_lo OW + pb
     lanes = VECTOR_BYTES // x.itemsize
     xt = work[:plane * block + lanes]  # tiles.shifted_rows reads up to a vector past a row
     at = plane * block + lanes
-    tmp = work[at:at + n_nat * block]
-    at += n_nat * block
-    fields = work[at:at + n_sites * n_out * block]
-    at += n_sites * n_out * block
+    fields = work[at:at + n_box * n_out * block]
     y_flat = y.reshape(-1)
     for n0 in range(0, n_batch, block):
         m = min(block, n_batch - n0)
-        samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
-        f3 = fields[:n_sites * n_out * m].reshape(n_sites, n_out, m)
-        for i in range(oh):
-            for j in range(ow):
-                p = i * ow + j
-                _site_offsets(offs, n_in, kh, kw, hp, wp, i * sh, j * sw, m)
-                shifted_rows(xt, w3[:, p, 0:n_taps], 0, n_out, offs[0:n_taps], m, f3[p][:, 0:m])
-                for o in range(n_out):
-                    row = f3[p, o]
-                    bo = bias[o * n_sites + p]
-                    for s in range(m):
-                        row[s] += bo
+        samples_innermost(x, n0, m, ph - i_lo * sh, pw, hb, wp, xt)
+        f3 = fields[:n_box * n_out * m].reshape(n_box, n_out, m)
+        for pb in range(n_box):
+            p = i_lo * ow + pb
+            _site_offsets(offs, n_in, kh, kw, hb, wp, (pb // ow) * sh, (pb % ow) * sw, m)
+            shifted_rows(xt, w3[:, p, 0:n_taps], 0, n_out, offs[0:n_taps], m, f3[pb][:, 0:m])
+            for o in range(n_out):
+                row = f3[pb, o]
+                bo = bias[o * n_sites + p]
+                for s in range(m):
+                    row[s] += bo
+        activate_inplace(fields[:n_box * n_out * m], act)
         for o in range(n_out):  # (site, channel, sample) -> y[n0 + s, o, site]
-            transpose_rows(fields, o * m, n_out * m, y_flat, (n0 * n_out + o) * n_sites, n_out * n_sites, n_sites, m)
-        activate_inplace(y[n0:n0 + m].reshape(-1), act)
+            transpose_rows(fields, o * m, n_out * m, y_flat, (n0 * n_out + o) * n_sites + i_lo * ow, n_out * n_sites,
+                           n_box, m)
 
 
 @njit(cache=True, nogil=True)
-def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, block, act, dx, dw_part, db_acc, work, offs):
-    """Gradients of local_forward_sites from its saved output y and dL/dy, site by site over the
-    block: delta = dy g'(y);
+def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo, g_hi, block, act, dx, dweight, db,
+                         work, offs):
+    """Gradients of local_forward_sites from its saved output y and dL/dy, for the output site rows
+    [i_lo, i_hi) (dJ, db) and the grid rows [g_lo, g_hi) (dx), over every sample in blocks;
+    delta = dy g'(y):
 
     - dJ_p[o, t] = sum_s delta_p[o, s] cols_p[t, s], a sum of outer products over the samples
-      (tiles.outer_dots, channels in the vector lanes), written into dw_part[p, t, o] (P, T8, O_v),
-      x's dtype, this call's samples only (sum_site_grads adds the pieces up); db added to db_acc
-      (O, P) (float64);
-    - dcols_p = J_p^T delta_p, a sum of shifted delta rows (tiles.shifted_rows), added onto the
-      windows it came from (the adjoint of reading them), then back to NCHW into dx.
+      (tiles.outer_dots, channels in the vector lanes), written into dweight (O, P, T) (x's dtype);
+      db added into db (O, P) (float64): these sites' entries only;
+    - dcols_p = J_p^T delta_p, a sum of shifted delta rows (tiles.shifted_rows) for every site row
+      that reaches the grid rows (``reach``), added onto the windows it came from (the adjoint of
+      reading them), and those grid rows back to NCHW into dx (input sites off the grid are not
+      written: the caller zeroes them). Neighbouring ranges recompute the dcols of the KH - 1 site
+      rows they share, so that each range writes only its own entries.
 
-    ``work``: scratch of block (2 C hp wp + C H W + 2 P O + P O_v + T) + T8 O_v + 2 L entries of x's dtype
-    (O_v = O rounded up to whole vectors of L = simd.lanes, T8 = T rounded up to a multiple of 8);
-    ``offs``: int64 scratch of T8 + O entries."""
+    ``work``: scratch of at least block (2 C hb wp + (P + B) O + A O_v + 16) + T8 O_v + 2 L entries of
+    x's dtype (B = OW x the site rows from min(i_lo, e_lo) to max(i_hi, e_hi), hb = the grid rows
+    under them, A = OW (i_hi - i_lo), O_v = O rounded up to whole vectors of L = simd.lanes,
+    T8 = T rounded up to a multiple of 8); ``offs``: int64 scratch of T8 + O entries."""
     n_batch, n_in = x.shape[0], x.shape[1]
-    n_nat = n_in * x.shape[2] * x.shape[3]
     n_out, n_sites, n_taps = w3.shape
     oh, ow = y.shape[2], y.shape[3]
-    hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
-    plane = n_in * hp * wp
+    e_lo, e_hi = reach(g_lo, g_hi, sh, kh, oh)
+    b_lo, b_hi = min(i_lo, e_lo), max(i_hi, e_hi)  # the site rows whose inputs are laid out
+    r0 = b_lo * sh  # the first grid row laid out
+    hb, wp = (b_hi - b_lo - 1) * sh + kh, (ow - 1) * sw + kw
+    plane = n_in * hb * wp
+    n_box = (b_hi - b_lo) * ow
+    n_own = (i_hi - i_lo) * ow
     lanes = VECTOR_BYTES // x.itemsize
     o_vec = (n_out + lanes - 1) // lanes * lanes
     taps8 = (n_taps + 7) // 8 * 8
@@ -199,83 +219,73 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, block, act, dx, d
     at = plane * block
     dxt = work[at:at + plane * block]
     at += plane * block
-    tmp = work[at:at + n_nat * block]
-    at += n_nat * block
     delta = work[at:at + n_sites * n_out * block]  # (sample, channel, site), like y
     at += n_sites * n_out * block
-    d_rows = work[at:at + n_sites * n_out * block + lanes]  # (site, channel, sample): rows for shifted_rows
-    at += n_sites * n_out * block + lanes
-    d_lanes = work[at:at + n_sites * block * o_vec]  # (site, sample, channel padded to o_vec): for outer_dots
-    at += n_sites * block * o_vec
-    dcols = work[at:at + n_taps * block]
-    at += n_taps * block
+    d_rows = work[at:at + n_box * n_out * block + lanes]  # (box site, channel, sample): rows for shifted_rows
+    at += n_box * n_out * block + lanes
+    d_lanes = work[at:at + n_own * block * o_vec]  # (own site, sample, channel padded to o_vec): for outer_dots
+    at += n_own * block * o_vec
+    dcols = work[at:at + DCOLS_ROWS * block]
+    at += DCOLS_ROWS * block
     part = work[at:at + taps8 * o_vec].reshape(taps8, o_vec)
     offs_x = offs[:taps8]
     offs_d = offs[taps8:taps8 + n_out]
     zero = x.dtype.type(0)
     for t in range(taps8):
         offs_x[t] = 0  # the padding taps read the first samples' entries and are dropped
+    y_flat, dy_flat = y.reshape(-1), dy.reshape(-1)
+    # db of these sites summed apart (the rows of db are shared with the neighbouring ranges: adding
+    # into them sample by sample would bounce their cache lines between the cores), added at the end
+    db_own = np.zeros((n_out, n_own))
     last_m = -1
     for n0 in range(0, n_batch, block):
         m = min(block, n_batch - n0)
         if m != last_m:
-            for k in range(n_sites * m * o_vec):  # the padding channels stay zero from here on
+            for k in range(n_own * m * o_vec):  # the padding channels stay zero from here on
                 d_lanes[k] = zero
             for o in range(n_out):
                 offs_d[o] = o * m
             last_m = m
-        samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
+        samples_innermost(x, n0, m, ph - r0, pw, hb, wp, xt)
         for k in range(plane * m):
             dxt[k] = zero
-        d2 = delta[:m * n_out * n_sites].reshape(m, n_out * n_sites)
-        delta_from_output(y[n0:n0 + m].reshape(-1), dy[n0:n0 + m].reshape(-1), act, d2.reshape(-1))
+        # delta of every site (one pass over the block: cheaper than the box's pieces of rows)
+        n_block = m * n_out * n_sites
+        delta_from_output(y_flat[n0 * n_out * n_sites:n0 * n_out * n_sites + n_block],
+                          dy_flat[n0 * n_out * n_sites:n0 * n_out * n_sites + n_block], act, delta[:n_block])
         for s in range(m):
-            row = d2[s]
             for o in range(n_out):
-                acc = db_acc[o]
-                seg = row[o * n_sites:(o + 1) * n_sites]
-                for p in range(n_sites):
-                    acc[p] += seg[p]
-        for o in range(n_out):  # (sample, channel, site) -> (site, channel, sample)
-            transpose_rows(delta, o * n_sites, n_out * n_sites, d_rows, o * m, n_out * m, m, n_sites)
-        for s in range(m):  # (sample, channel, site) -> (site, sample, channel)
-            transpose_rows(delta, s * n_out * n_sites, n_sites, d_lanes, s * o_vec, m * o_vec, n_out, n_sites)
-        dc2 = dcols[:n_taps * m].reshape(n_taps, m)
-        for i in range(oh):
-            for j in range(ow):
-                p = i * ow + j
-                _site_offsets(offs_x, n_in, kh, kw, hp, wp, i * sh, j * sw, m)
-                if n0 == 0:
-                    outer_dots(xt, 0, 1, m, offs_x, d_lanes[p * m * o_vec:], o_vec, dw_part[p])
-                else:
-                    outer_dots(xt, 0, 1, m, offs_x, d_lanes[p * m * o_vec:], o_vec, part)
-                    dst = dw_part[p]
-                    for t in range(n_taps):
-                        for o in range(n_out):
-                            dst[t, o] += part[t, o]
-                shifted_rows(d_rows[p * n_out * m:], w3[:, p, 0:n_taps].T, 0, n_taps, offs_d, m, dc2[:, 0:m])
-                _scatter_site(dc2, offs_x, m, dxt)
-        samples_outermost(dxt, n0, m, ph, pw, hp, wp, tmp, dx)
-
-
-@njit(cache=True)
-def sum_site_grads(parts, n_parts, dweight):
-    """dweight[o, p, t] = sum_k parts[k, p, t, o] over the first ``n_parts`` per-piece dJ (summed in
-    float64, in piece order; parts (K, P, T8, O_v) as local_backward_sites writes them, taps and
-    channels zero-padded), back in the coupling's layout (O, P, T)."""
-    n_out, n_sites, n_taps = dweight.shape
-    acc = np.empty((n_taps, n_out))
-    for p in range(n_sites):
-        first = parts[0, p]
-        for t in range(n_taps):
-            for o in range(n_out):
-                acc[t, o] = first[t, o]
-        for k in range(1, n_parts):
-            part = parts[k, p]
-            for t in range(n_taps):
+                seg = delta[(s * n_out + o) * n_sites + i_lo * ow:]
+                acc = db_own[o]
+                for k in range(n_own):
+                    acc[k] += seg[k]
+        for o in range(n_out):  # (sample, channel, box site) -> (box site, channel, sample)
+            transpose_rows(delta, o * n_sites + b_lo * ow, n_out * n_sites, d_rows, o * m, n_out * m, m, n_box)
+        for s in range(m):  # (sample, channel, own site) -> (own site, sample, channel)
+            transpose_rows(delta, s * n_out * n_sites + i_lo * ow, n_sites, d_lanes, s * o_vec, m * o_vec, n_out,
+                           n_own)
+        dc2 = dcols[:DCOLS_ROWS * m].reshape(DCOLS_ROWS, m)
+        for pb in range(n_box):
+            p = b_lo * ow + pb
+            i = p // ow
+            _site_offsets(offs_x, n_in, kh, kw, hb, wp, (i - b_lo) * sh, (p % ow) * sw, m)
+            if i_lo <= i < i_hi:
+                ob = pb - (i_lo - b_lo) * ow
+                outer_dots(xt, 0, 1, m, offs_x, d_lanes[ob * m * o_vec:], o_vec, part)
                 for o in range(n_out):
-                    acc[t, o] += part[t, o]
-        for o in range(n_out):
-            dst = dweight[o, p]
-            for t in range(n_taps):
-                dst[t] = acc[t, o]
+                    dst = dweight[o, p]
+                    if n0 == 0:
+                        for t in range(n_taps):
+                            dst[t] = part[t, o]
+                    else:
+                        for t in range(n_taps):
+                            dst[t] += part[t, o]
+            if e_lo <= i < e_hi:
+                for t0 in range(0, n_taps, DCOLS_ROWS):  # a few rows at a time, added on while in L1
+                    count = min(DCOLS_ROWS, n_taps - t0)
+                    shifted_rows(d_rows[pb * n_out * m:], w3[:, p, 0:n_taps].T, t0, count, offs_d, m, dc2[:, 0:m])
+                    _scatter_site(dc2, offs_x[t0:], count, m, dxt)
+        samples_outermost(dxt, n0, m, ph - r0, pw, hb, wp, g_lo - r0, g_hi - r0, dx)
+    for o in range(n_out):
+        for k in range(n_own):
+            db[o, i_lo * ow + k] += db_own[o, k]

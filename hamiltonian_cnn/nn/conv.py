@@ -107,7 +107,7 @@ def direct_conv_forward(x4, w4, b, ph, pw, dh, dw, groups, act, oh, ow, chunks, 
 
     def piece(slot, t, a, e):
         block = block_of(e - a)
-        work = scratch(store, ("fwd", slot), (n_in * hp * wp + n_in * height * width + TILE_ROWS * oh * ow) * block + lanes,
+        work = scratch(store, ("fwd", slot), (n_in * hp * wp + TILE_ROWS * oh * ow) * block + lanes,
                        x4.dtype)
         offs = scratch(store, ("fwd offs", slot), wt.shape[2], np.int64, zero=True)
         direct_forward(x4[a:e], wt, b, ph, pw, dh, dw, kh, kw, block, act, y4[a:e], work, offs)
@@ -132,7 +132,7 @@ def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, s
 
     def piece(slot, t, a, e):
         block = block_of(e - a)
-        size = (n_in * hp * wp + n_in * height * width + n_out * hd * wd + oh * ow * (n_out + o_vec)
+        size = (n_in * hp * wp + n_out * hd * wd + oh * ow * (n_out + o_vec)
                 + TILE_ROWS * height * width) * block
         work = scratch(store, ("bwd", slot), size + n_taps * o_vec + lanes, x4.dtype)
         offs = scratch(store, ("bwd offs", slot), n_taps + wtr.shape[2], np.int64, zero=True)

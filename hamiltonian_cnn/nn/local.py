@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .._checks import as_int, as_int_tuple
-from ..kernels.local import local_backward_sites, local_forward_sites, sum_site_grads
+from ..kernels.local import DCOLS_ROWS, local_backward_sites, local_forward_sites, reach
 from ..kernels.simd import lanes
 from ..physics.couplings import LocalCoupling
 from ..physics.formulas import make_geometry
@@ -38,8 +38,6 @@ from .conv import check_padding
 #: core's L2 cache
 LOCAL_BLOCK_ENTRIES = 1 << 18
 LOCAL_BLOCK_MAX = 128
-#: pieces of the batch start at multiples of this many samples (whole vectors of float32 samples)
-LOCAL_GRANULE = 16
 
 
 def local_block(count: int, plane: int, block: int | None = None) -> int:
@@ -50,79 +48,104 @@ def local_block(count: int, plane: int, block: int | None = None) -> int:
     return max(1, -(-count // n_blocks))
 
 
-def _geometry(w6, sh, sw):
-    n_out, oh, ow, c_in, kh, kw = w6.shape
-    hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
-    return n_out, oh * ow, c_in * kh * kw, c_in * hp * wp
-
-
 def _taps8(n_taps):
     return -(-n_taps // 8) * 8  # tiles.outer_dots takes taps 8 at a time
 
 
-def _natural(x4):
-    return x4.shape[1] * x4.shape[2] * x4.shape[3]
+def _as_rows(x4, w6, sh, sw, ph, pw):
+    """The kernels split the work by rows of output sites. A layer with a single row of input and
+    output sites (every 1D layer) is therefore handed over as a column: (N, C, 1, W) as (N, C, W, 1),
+    the same memory, with the roles of the two axes (stride, padding, window) swapped."""
+    n_out, oh, ow, c_in, kh, kw = w6.shape
+    if x4.shape[2] == 1 and oh == 1 and kh == 1 and ph == 0 and ow > 1:
+        n, c, _, width = x4.shape
+        return x4.reshape(n, c, width, 1), w6.reshape(n_out, ow, 1, c_in, kw, 1), (sw, sh, pw, ph), True
+    return x4, w6, (sh, sw, ph, pw), False
+
+
+def _rows_of(sh, kh, a, e):
+    """Grid rows under the output site rows [a, e): (e - a - 1) sh + KH."""
+    return (e - a - 1) * sh + kh
+
+
+def _owned_grid_rows(a, e, oh, sh, kh):
+    """The grid rows whose dx the piece with site rows [a, e) writes: a partition of the grid with
+    cuts half a window below each piece's first row, so that neighbours share the dcols of about
+    KH / 2 site rows each."""
+    hp = (oh - 1) * sh + kh
+    cut = lambda i: 0 if i == 0 else (hp if i == oh else i * sh + (kh - 1) // 2)  # noqa: E731
+    return cut(a), cut(e)
 
 
 def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, block=None):
-    """y (N, O, OH, OW) of a locally connected layer by the per-site kernels, on ``chunks`` threads
-    (``store``: a layer's dict of reusable scratch arrays, see base.scratch; None: fresh arrays)."""
-    n_out, n_sites, n_taps, plane = _geometry(w6, sh, sw)
-    kh, kw = w6.shape[4], w6.shape[5]
+    """y (N, O, OH, OW) of a locally connected layer by the per-site kernels, on ``chunks`` threads,
+    each with its own rows of output sites and every sample (``store``: a layer's dict of reusable
+    scratch arrays, see base.scratch; None: fresh arrays; ``block``: at most this many samples per
+    block, for the tests)."""
+    y_shape = (x4.shape[0], w6.shape[0]) + w6.shape[1:3]
+    x4, w6, (sh, sw, ph, pw), _ = _as_rows(x4, w6, sh, sw, ph, pw)
+    n_out, oh, ow, c_in, kh, kw = w6.shape
+    n_sites, n_taps = oh * ow, c_in * kh * kw
     w3 = w6.reshape(n_out, n_sites, n_taps)  # J_{IJ,cab} as (O, P, T): a view
     bias = np.ascontiguousarray(b3).reshape(-1)
-    y4 = np.empty((x4.shape[0], n_out) + w6.shape[1:3], dtype=x4.dtype)
+    y = np.empty(y_shape, dtype=x4.dtype)
+    y4 = y.reshape(x4.shape[0], n_out, oh, ow)
+    wp = (ow - 1) * sw + kw
 
     def piece(slot, t, a, e):
-        m = local_block(e - a, plane, block)
-        size = m * (plane + _natural(x4) + n_sites * n_out) + lanes(x4.dtype)
-        work = scratch(store, ("fwd", slot), size, x4.dtype)
+        plane = c_in * _rows_of(sh, kh, a, e) * wp
+        m = local_block(x4.shape[0], plane, block)
+        work = scratch(store, ("fwd", slot), m * (plane + (e - a) * ow * n_out) + lanes(x4.dtype), x4.dtype)
         offs = scratch(store, ("offs", slot), _taps8(n_taps) + n_out, np.int64)
-        local_forward_sites(x4[a:e], w3, bias, sh, sw, ph, pw, kh, kw, m, act, y4[a:e], work, offs)
+        local_forward_sites(x4, w3, bias, sh, sw, ph, pw, kh, kw, a, e, m, act, y4, work, offs)
 
-    run_chunks(piece, x4.shape[0], chunks, per_thread=1, granule=LOCAL_GRANULE)
-    return y4
+    run_chunks(piece, oh, chunks, per_thread=1)
+    return y
 
 
 def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None, block=None):
-    """(dx, dJ, db) of local_conv_forward from its saved output, on ``chunks`` threads."""
-    n_out, n_sites, n_taps, plane = _geometry(w6, sh, sw)
-    kh, kw = w6.shape[4], w6.shape[5]
+    """(dx, dJ, db) of local_conv_forward from its saved output, on ``chunks`` threads, each with
+    its own rows of output sites (dJ, db) and of the input grid (dx)."""
+    shapes = x4.shape, w6.shape, (w6.shape[0],) + w6.shape[1:3]
+    x4, w6, (sh, sw, ph, pw), _ = _as_rows(x4, w6, sh, sw, ph, pw)
+    n_out, oh, ow, c_in, kh, kw = w6.shape
+    n_sites, n_taps = oh * ow, c_in * kh * kw
     w3 = w6.reshape(n_out, n_sites, n_taps)
-    dx4 = np.empty_like(x4)
+    y4, dy4 = y4.reshape(x4.shape[0], n_out, oh, ow), dy4.reshape(x4.shape[0], n_out, oh, ow)
+    height, width = x4.shape[2], x4.shape[3]
+    hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
+    # every input site lies on the grid and under some window: the kernels write all of dx
+    covered = ph >= 0 and pw >= 0 and hp - ph >= height and wp - pw >= width and sh <= kh and sw <= kw
+    dx4 = np.empty_like(x4) if covered else np.zeros_like(x4)
+    dweight = np.empty((n_out, n_sites, n_taps), dtype=x4.dtype)
+    db = np.zeros((n_out, n_sites))
+    lane = lanes(x4.dtype)
+    o_vec, taps8 = -(-n_out // lane) * lane, _taps8(n_taps)
 
     def piece(slot, t, a, e):
-        m = local_block(e - a, plane, block)
-        size = (m * (2 * plane + _natural(x4) + 2 * n_sites * n_out + n_sites * o_vec + n_taps)
-                + taps8 * o_vec + 2 * lanes(x4.dtype))
+        g_lo, g_hi = _owned_grid_rows(a, e, oh, sh, kh)
+        e_lo, e_hi = reach(g_lo, g_hi, sh, kh, oh)
+        b_lo, b_hi = min(a, e_lo), max(e, e_hi)
+        plane = c_in * _rows_of(sh, kh, b_lo, b_hi) * wp
+        m = local_block(x4.shape[0], plane, block)
+        n_box, n_own = (b_hi - b_lo) * ow, (e - a) * ow
+        size = m * (2 * plane + (n_sites + n_box) * n_out + n_own * o_vec + DCOLS_ROWS) + taps8 * o_vec + 2 * lane
         work = scratch(store, ("bwd", slot), size, x4.dtype)
         offs = scratch(store, ("offs", slot), taps8 + n_out, np.int64)
-        dw_part = parts_dw[t]
-        db_acc = scratch(store, ("db", t), n_out * n_sites, np.float64, zero=True).reshape(n_out, n_sites)
-        local_backward_sites(x4[a:e], w3, y4[a:e], dy4[a:e], sh, sw, ph, pw, kh, kw, m, act, dx4[a:e],
-                             dw_part, db_acc, work, offs)
-        return db_acc
+        local_backward_sites(x4, w3, y4, dy4, sh, sw, ph, pw, kh, kw, a, e, g_lo, g_hi, m, act, dx4, dweight, db,
+                             work, offs)
 
-    n_pieces = max(1, min(chunks, x4.shape[0]))
-    o_vec, taps8 = -(-n_out // lanes(x4.dtype)) * lanes(x4.dtype), _taps8(n_taps)
-    parts_dw = scratch(store, "dw parts", n_pieces * n_sites * taps8 * o_vec, x4.dtype).reshape(
-        n_pieces, n_sites, taps8, o_vec)
-    parts = run_chunks(piece, x4.shape[0], chunks, per_thread=1, granule=LOCAL_GRANULE)
-    dweight = np.empty(w6.shape, dtype=w6.dtype)
-    sum_site_grads(parts_dw, len(parts), dweight.reshape(n_out, n_sites, n_taps))  # in piece order
-    db = parts[0].copy()
-    for db_part in parts[1:]:
-        db += db_part
-    return dx4, dweight, db.reshape(n_out, *w6.shape[1:3]).astype(w6.dtype)
+    run_chunks(piece, oh, chunks, per_thread=1)
+    return dx4.reshape(shapes[0]), dweight.reshape(shapes[1]), db.reshape(shapes[2]).astype(x4.dtype)
 
 
 def local_backward_kernels(dtype) -> list:
     """The kernels (and their argument types) that local_conv_backward calls."""
     a, i = (lambda nd: array_type(dtype, nd)), int_type()
-    # x, w3, y, dy, sh, sw, ph, pw, kh, kw, m, act, dx, dw_part, db_acc, work, offs
-    sites = (a(4), a(3), a(4), a(4)) + (i,) * 8 + (a(4), a(3), array_type(np.float64, 2), a(1),
-                                                    array_type(np.int64, 1))
-    return [(local_backward_sites, sites), (sum_site_grads, (a(4), i, a(3)))]
+    # x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo, g_hi, m, act, dx, dweight, db, work, offs
+    sites = (a(4), a(3), a(4), a(4)) + (i,) * 12 + (a(4), a(3), array_type(np.float64, 2), a(1),
+                                                     array_type(np.int64, 1))
+    return [(local_backward_sites, sites), (reach, (i,) * 5)]
 
 
 class _LocalConv(Layer):

@@ -33,10 +33,13 @@ def test_transposes_match_numpy(n_rows, n_cols, pad_src, pad_dst, dtype, seed):
 
 @KERNEL_SETTINGS
 @given(st.integers(1, 5), st.integers(1, 3), st.integers(1, 7), st.integers(1, 7), st.integers(-2, 3),
-       st.integers(-2, 3), st.integers(-3, 3), st.integers(-3, 3), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
-def test_samples_innermost_and_its_adjoint(m, c, height, width, ph, pw, extra_h, extra_w, dtype, seed):
+       st.integers(-2, 3), st.integers(-3, 3), st.integers(-3, 3), st.integers(0, 9), st.integers(0, 9),
+       st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
+def test_samples_innermost_and_its_adjoint(m, c, height, width, ph, pw, extra_h, extra_w, g_a, g_b, dtype, seed):
     """samples_innermost is zero padding (or cropping, for negative values) then moving the sample
-    axis last; samples_outermost is its adjoint: <inner(x), v> = <x, outer(v)>."""
+    axis last (every entry written, rows of the grid whole or not); samples_outermost on the grid
+    rows [g_lo, g_hi) is its adjoint restricted to the input rows there: <inner(x), v> = <x, outer(v)>
+    over those rows, and no other entry of dx is written."""
     hp, wp = max(1, height + ph + extra_h), max(1, width + pw + extra_w)
     ph, pw = max(ph, -(height - 1)), max(pw, -(width - 1))
     rng = np.random.default_rng(seed)
@@ -50,14 +53,20 @@ def test_samples_innermost_and_its_adjoint(m, c, height, width, ph, pw, extra_h,
                 grid[:, :, r + ph, q + pw] = x[n0:n0 + m, :, r, q]
     want = np.moveaxis(grid, 0, -1).reshape(-1)
     xt = np.full(c * hp * wp * m, np.nan, dtype)
-    tmp = np.empty(c * height * width * m, dtype)
-    samples_innermost(x, n0, m, ph, pw, hp, wp, tmp, xt)
+    samples_innermost(x, n0, m, ph, pw, hp, wp, xt)
     np.testing.assert_array_equal(xt, want)
 
+    g_lo, g_hi = sorted((min(g_a, hp), min(g_b, hp)))
     v = rng.standard_normal(xt.shape).astype(np.float64)
     dx = np.full(x.shape, np.nan, np.float64)
-    samples_outermost(v, n0, m, ph, pw, hp, wp, np.empty(tmp.shape), dx)
+    samples_outermost(v, n0, m, ph, pw, hp, wp, g_lo, g_hi, dx)
+    rows = np.array([g_lo <= r + ph < g_hi for r in range(height)])
+    cols = np.array([0 <= q + pw < wp for q in range(width)])
+    inside = rows[:, None] & cols[None, :]
     assert np.isnan(dx[:n0]).all() and np.isnan(dx[n0 + m:]).all()  # only the block's samples are written
-    lhs = float(np.dot(xt.astype(np.float64), v))
-    rhs = float(np.sum(x[n0:n0 + m].astype(np.float64) * dx[n0:n0 + m]))
+    assert np.isnan(dx[n0:n0 + m][:, :, ~inside]).all() and not np.isnan(dx[n0:n0 + m][:, :, inside]).any()
+    on_rows = np.zeros((c, hp, wp))
+    on_rows[:, g_lo:g_hi] = 1.0  # the grid rows whose input samples_outermost writes back
+    lhs = float(np.dot(xt.astype(np.float64), v * np.repeat(on_rows.reshape(-1), m)))
+    rhs = float(np.sum(np.where(inside, x[n0:n0 + m].astype(np.float64) * np.nan_to_num(dx[n0:n0 + m]), 0.0)))
     assert abs(lhs - rhs) <= 1e-9 * max(1.0, abs(lhs))
