@@ -9,13 +9,12 @@ copies rather than gathers, and a shifted row is a contiguous run. Moving betwee
 
 from numba import njit
 
-from .simd import VECTOR_BYTES, vtranspose
-
 
 @njit(cache=True)
-def _transpose_scalar(src, s_off, s_stride, dst, d_off, d_stride, n_rows, n_cols):
-    """transpose_rows entry by entry, 8 rows of the source at a time (each pass writes 8
-    neighbouring entries of the destination): for the edges that fill no whole block."""
+def transpose_rows(src, s_off, s_stride, dst, d_off, d_stride, n_rows, n_cols):
+    """dst[d_off + k d_stride + r] = src[s_off + r s_stride + k] for r < n_rows, k < n_cols (1D arrays):
+    the transpose of a (n_rows, n_cols) block with unit inner stride into another, 8 rows of the
+    source at a time (each pass writes 8 neighbouring entries of the destination)."""
     r_end = n_rows - n_rows % 8
     for r0 in range(0, r_end, 8):
         base = s_off + r0 * s_stride
@@ -41,22 +40,6 @@ def _transpose_scalar(src, s_off, s_stride, dst, d_off, d_stride, n_rows, n_cols
         row = src[s_off + r * s_stride:s_off + r * s_stride + n_cols]
         for k in range(n_cols):
             dst[d_off + k * d_stride + r] = row[k]
-
-
-@njit(cache=True)
-def transpose_rows(src, s_off, s_stride, dst, d_off, d_stride, n_rows, n_cols):
-    """dst[d_off + k d_stride + r] = src[s_off + r s_stride + k] for r < n_rows, k < n_cols (1D arrays):
-    the transpose of a (n_rows, n_cols) block with unit inner stride into another, one square of
-    lanes x lanes in registers at a time (simd.vtranspose), the edges entry by entry."""
-    n = VECTOR_BYTES // src.itemsize
-    r_end, k_end = n_rows - n_rows % n, n_cols - n_cols % n
-    for r0 in range(0, r_end, n):
-        for k0 in range(0, k_end, n):
-            vtranspose(src, s_off + r0 * s_stride + k0, s_stride, dst, d_off + k0 * d_stride + r0, d_stride)
-    if k_end < n_cols:
-        _transpose_scalar(src, s_off + k_end, s_stride, dst, d_off + k_end * d_stride, d_stride, r_end, n_cols - k_end)
-    if r_end < n_rows:
-        _transpose_scalar(src, s_off + r_end * s_stride, s_stride, dst, d_off + r_end, d_stride, n_rows - r_end, n_cols)
 
 
 @njit(cache=True)

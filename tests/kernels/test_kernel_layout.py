@@ -13,8 +13,7 @@ from hamiltonian_cnn.kernels.layout import samples_innermost, samples_outermost,
        st.integers(0, 2**32 - 1))
 def test_transposes_match_numpy(n_rows, n_cols, pad_src, pad_dst, dtype, seed):
     """transpose2d is a.T; transpose_rows moves a block between arrays with other row strides and
-    offsets and leaves every other entry alone (sizes below, at and past one or two squares of
-    simd.vtranspose, so that both the squares and the entry-by-entry edges run)."""
+    offsets and leaves every other entry alone (row counts on both sides of the 8-row unrolling)."""
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((n_rows, n_cols)).astype(dtype)
     out = np.empty((n_cols, n_rows), dtype)
