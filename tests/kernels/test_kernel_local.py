@@ -1,6 +1,7 @@
 """Locally connected (untied) coupling kernels against tests/reference.py, and the tie to convolution."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_cases import (
@@ -130,3 +131,30 @@ def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n, block):
     plain = local_backward(x4, w6, y4, dy, *args, code(act))
     for got, want, what in zip((dx4, dw6, db3), plain, ("dx", "dJ", "db")):
         assert_close(got, want, dtype, f"{what} vs plain loops")
+
+
+@pytest.mark.parametrize("sites, kernel, stride, pads", [
+    ((1, 29), (1, 5), (1, 1), (0, 2)),     # a 1D chain: handed over as one column of rows
+    ((11, 9), (3, 3), (1, 1), (1, 1)),
+    ((12, 10), (3, 2), (2, 1), (1, 0)),    # windows overlap along rows, by stride 2
+    ((13, 8), (2, 3), (3, 2), (0, 1)),     # stride 3 > window 2: grid rows no window reaches
+    ((11, 7), (4, 3), (3, 2), (0, 0)),     # the last input row lies past the last window
+])
+@pytest.mark.parametrize("chunks", [2, 3, 5])
+def test_row_pieces_match_one_piece(sites, kernel, stride, pads, chunks):
+    """Cut into pieces of site rows (each recomputing dx for the rows it shares with its
+    neighbours), a call gives what the plain loops give, for every number of pieces."""
+    from hamiltonian_cnn.nn.local import local_conv_backward, local_conv_forward
+
+    rng = np.random.default_rng(sum(sites) + chunks)
+    (h, w), (kh, kw), (sh, sw), (ph, pw) = sites, kernel, stride, pads
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    x4 = rng.standard_normal((5, 2, h, w))
+    w6 = rng.standard_normal((3, oh, ow, 2, kh, kw)) * 0.5
+    b3 = rng.standard_normal((3, oh, ow))
+    y4 = local_conv_forward(x4, w6, b3, sh, sw, ph, pw, code("tanh"), chunks, block=2)
+    np.testing.assert_allclose(y4, local_forward(x4, w6, b3, sh, sw, ph, pw, code("tanh")), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y4.shape)
+    got = local_conv_backward(x4, w6, y4, dy, sh, sw, ph, pw, code("tanh"), chunks, block=2)
+    for g, want, what in zip(got, local_backward(x4, w6, y4, dy, sh, sw, ph, pw, code("tanh")), ("dx", "dJ", "db")):
+        np.testing.assert_allclose(g, want, rtol=1e-11, atol=1e-11, err_msg=what)
