@@ -50,7 +50,7 @@ def transpose2d(src, dst):
     transpose_rows(src.reshape(-1), origin, n_cols, dst.reshape(-1), origin, n_rows, n_rows, n_cols)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def grid_rows(height, width, hp, wp, ph, pw):
     """The input rows and columns [r_lo, r_hi) x [q_lo, q_hi) that lie on the (hp, wp) grid padded by
     (ph, pw) at the start, and whether the grid is exactly the input (no padding, nothing cropped)."""
