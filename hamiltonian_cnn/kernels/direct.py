@@ -80,9 +80,15 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
                     k = g * o_group + o + r
                     bo = bias[k]
                     fields = acc[r, :n_sites * m]
+                    if m < 8:  # (site, sample) -> y[n0 + s, k, site] + b, a strided read per sample
+                        for s in range(m):
+                            dst = y_flat[((n0 + s) * n_out + k) * n_sites:((n0 + s) * n_out + k + 1) * n_sites]
+                            for q in range(n_sites):
+                                dst[q] = fields[q * m + s] + bo
+                        continue
                     for q in range(n_sites * m):
                         fields[q] += bo
-                    # (site, sample) -> y[n0 + s, k, site]
+                    # (site, sample) -> y[n0 + s, k, site], 8 sites at a time
                     transpose_rows(acc_flat, r * n_sites * block, m, y_flat, (n0 * n_out + k) * n_sites, n_out * n_sites, n_sites, m)
         activate_inplace(y[n0:n0 + m].reshape(-1), act)
 

@@ -165,7 +165,7 @@ def test_memory_blocks_and_chunks_agree_with_one_sample_at_a_time():
 @st.composite
 def path_cases(draw):
     case = draw(conv_cases())
-    case["n"] = draw(st.integers(1, 9))  # several pieces and blocks of samples
+    case["n"] = draw(st.integers(1, 20))  # several pieces and blocks of samples, blocks of fewer and of 8+
     case["strided"] = draw(st.booleans())
     if not case["strided"]:
         case["stride"] = (1,) * case["nd"]
