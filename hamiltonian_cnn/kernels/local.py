@@ -198,7 +198,7 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
       written: the caller zeroes them). Neighbouring ranges recompute the dcols of the KH - 1 site
       rows they share, so that each range writes only its own entries.
 
-    ``work``: scratch of at least block (2 C hb wp + (P + B) O + A O_v + 16) + T8 O_v + 2 L entries of
+    ``work``: scratch of at least block (2 C hb wp + (P + B) O + A O_v + DCOLS_ROWS) + T8 O_v + 2 L entries of
     x's dtype (B = OW x the site rows from min(i_lo, e_lo) to max(i_hi, e_hi), hb = the grid rows
     under them, A = OW (i_hi - i_lo), O_v = O rounded up to whole vectors of L = simd.lanes,
     T8 = T rounded up to a multiple of 8); ``offs``: int64 scratch of T8 + O entries."""

@@ -59,8 +59,8 @@ def _as_rows(x4, w6, sh, sw, ph, pw):
     n_out, oh, ow, c_in, kh, kw = w6.shape
     if x4.shape[2] == 1 and oh == 1 and kh == 1 and ph == 0 and ow > 1:
         n, c, _, width = x4.shape
-        return x4.reshape(n, c, width, 1), w6.reshape(n_out, ow, 1, c_in, kw, 1), (sw, sh, pw, ph), True
-    return x4, w6, (sh, sw, ph, pw), False
+        return x4.reshape(n, c, width, 1), w6.reshape(n_out, ow, 1, c_in, kw, 1), (sw, sh, pw, ph)
+    return x4, w6, (sh, sw, ph, pw)
 
 
 def _rows_of(sh, kh, a, e):
@@ -72,8 +72,11 @@ def _owned_grid_rows(a, e, oh, sh, kh):
     """The grid rows whose dx the piece with site rows [a, e) writes: a partition of the grid with
     cuts half a window below each piece's first row, so that neighbours share the dcols of about
     KH / 2 site rows each."""
-    hp = (oh - 1) * sh + kh
-    cut = lambda i: 0 if i == 0 else (hp if i == oh else i * sh + (kh - 1) // 2)  # noqa: E731
+    def cut(i):
+        if i == 0 or i == oh:
+            return 0 if i == 0 else (oh - 1) * sh + kh
+        return i * sh + (kh - 1) // 2
+
     return cut(a), cut(e)
 
 
@@ -83,7 +86,7 @@ def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, bloc
     scratch arrays, see base.scratch; None: fresh arrays; ``block``: at most this many samples per
     block, for the tests)."""
     y_shape = (x4.shape[0], w6.shape[0]) + w6.shape[1:3]
-    x4, w6, (sh, sw, ph, pw), _ = _as_rows(x4, w6, sh, sw, ph, pw)
+    x4, w6, (sh, sw, ph, pw) = _as_rows(x4, w6, sh, sw, ph, pw)
     n_out, oh, ow, c_in, kh, kw = w6.shape
     n_sites, n_taps = oh * ow, c_in * kh * kw
     w3 = w6.reshape(n_out, n_sites, n_taps)  # J_{IJ,cab} as (O, P, T): a view
@@ -107,7 +110,7 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
     """(dx, dJ, db) of local_conv_forward from its saved output, on ``chunks`` threads, each with
     its own rows of output sites (dJ, db) and of the input grid (dx)."""
     shapes = x4.shape, w6.shape, (w6.shape[0],) + w6.shape[1:3]
-    x4, w6, (sh, sw, ph, pw), _ = _as_rows(x4, w6, sh, sw, ph, pw)
+    x4, w6, (sh, sw, ph, pw) = _as_rows(x4, w6, sh, sw, ph, pw)
     n_out, oh, ow, c_in, kh, kw = w6.shape
     n_sites, n_taps = oh * ow, c_in * kh * kw
     w3 = w6.reshape(n_out, n_sites, n_taps)
