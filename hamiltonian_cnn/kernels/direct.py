@@ -49,7 +49,7 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
     block + L entries of x's dtype (R = tiles.TILE_ROWS; L = simd.lanes: tiles.shifted_rows reads
     up to a vector past the rows it sums), ``offs`` one of int64 with one entry per tap (the caller,
     nn.conv.direct_conv_forward, prepares them); releases the GIL."""
-    n_batch, n_in, height, width = x.shape
+    n_batch, n_in = x.shape[0], x.shape[1]
     groups = wt.shape[0]
     n_out = y.shape[1]
     o_group, c_group = n_out // groups, n_in // groups
