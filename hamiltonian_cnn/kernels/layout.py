@@ -4,7 +4,8 @@ A block of m samples is laid out on the zero-padded grid its windows cover, with
 innermost: ``xt[((c hp + r) wp + q) m + s] = x[n0 + s, c, r - ph, q - pw]`` (0 in the padding).
 There every window offset of every output site starts a contiguous run of m values (of OW m
 values along a row of sites, for stride 1), so the columns a matrix product needs are long
-copies rather than gathers, and a shifted row is a contiguous run. Moving between this layout and NCHW is one transpose of the block.
+copies rather than gathers, and a shifted row is a contiguous run. Moving between this layout and NCHW
+transposes the block channel by channel (row by row where columns are padded).
 """
 
 from numba import njit
@@ -42,22 +43,15 @@ def transpose_rows(src, s_off, s_stride, dst, d_off, d_stride, n_rows, n_cols):
             dst[d_off + k * d_stride + r] = row[k]
 
 
-@njit(cache=True)
-def transpose2d(src, dst):
-    """dst[k, r] = src[r, k] for C-contiguous src (R, K) and dst (K, R)."""
-    n_rows, n_cols = src.shape
-    origin = n_rows - n_rows  # 0, typed as a run-time integer: a literal 0 would compile another copy
-    transpose_rows(src.reshape(-1), origin, n_cols, dst.reshape(-1), origin, n_rows, n_rows, n_cols)
-
-
 @njit(cache=True, inline="always")
 def grid_rows(height, width, hp, wp, ph, pw):
     """The input rows and columns [r_lo, r_hi) x [q_lo, q_hi) that lie on the (hp, wp) grid padded by
-    (ph, pw) at the start, and whether the grid is exactly the input (no padding, nothing cropped)."""
+    (ph, pw) at the start, and whether the grid's rows are whole input rows (no column padded or
+    cropped), so that consecutive rows are back to back on both sides."""
     r_lo, r_hi = max(0, -ph), min(height, hp - ph)
     q_lo, q_hi = max(0, -pw), min(width, wp - pw)
-    exact = ph == 0 and pw == 0 and hp == height and wp == width
-    return r_lo, r_hi, q_lo, q_hi, exact
+    whole_rows = pw == 0 and wp == width
+    return r_lo, r_hi, q_lo, q_hi, whole_rows
 
 
 @njit(cache=True)
@@ -68,7 +62,7 @@ def samples_innermost(x, n0, m, ph, pw, hp, wp, xt):
     ``ph`` or ``pw`` < 0, or a grid smaller than the input, crops it."""
     n_in, height, width = x.shape[1], x.shape[2], x.shape[3]
     n_nat = n_in * height * width
-    r_lo, r_hi, q_lo, q_hi, exact = grid_rows(height, width, hp, wp, ph, pw)
+    r_lo, r_hi, q_lo, q_hi, whole_rows = grid_rows(height, width, hp, wp, ph, pw)
     x_flat = x.reshape(-1)
     zero = xt.dtype.type(0)
     base = n0 * n_nat
@@ -82,7 +76,7 @@ def samples_innermost(x, n0, m, ph, pw, hp, wp, xt):
             xt[ch + k] = zero
         for k in range((r_hi + ph) * wp * m, hp * wp * m):  # and below
             xt[ch + k] = zero
-        if q_lo == 0 and q_hi == width and pw == 0 and wp == width:  # whole rows, back to back
+        if whole_rows:
             transpose_rows(x_flat, base + (c * height + r_lo) * width, n_nat, xt, ch + (r_lo + ph) * wp * m, m,
                            m, (r_hi - r_lo) * width)
             continue
@@ -103,7 +97,7 @@ def samples_outermost(dxt, n0, m, ph, pw, hp, wp, g_lo, g_hi, dx):
     grid. Input sites off the grid are not written (the caller zeroes them)."""
     n_in, height, width = dx.shape[1], dx.shape[2], dx.shape[3]
     n_nat = n_in * height * width
-    r_lo, r_hi, q_lo, q_hi, exact = grid_rows(height, width, hp, wp, ph, pw)
+    r_lo, r_hi, q_lo, q_hi, whole_rows = grid_rows(height, width, hp, wp, ph, pw)
     r_lo, r_hi = max(r_lo, g_lo - ph), min(r_hi, g_hi - ph)
     if q_hi <= q_lo or r_hi <= r_lo:
         return
@@ -111,7 +105,7 @@ def samples_outermost(dxt, n0, m, ph, pw, hp, wp, g_lo, g_hi, dx):
     base = n0 * n_nat
     for c in range(n_in):
         ch = c * hp * wp * m
-        if q_lo == 0 and q_hi == width and pw == 0 and wp == width:
+        if whole_rows:
             transpose_rows(dxt, ch + (r_lo + ph) * wp * m, m, dx_flat, base + (c * height + r_lo) * width, n_nat,
                            (r_hi - r_lo) * width, m)
             continue

@@ -99,7 +99,7 @@ def _direct_grids(n_in, n_out, kh, kw, dh, dw, oh, ow):
 def direct_conv_forward(x4, w4, b, ph, pw, dh, dw, groups, act, oh, ow, chunks, store=None):
     """y (N, O, oh, ow) of a stride-1 convolution by the direct kernel, on ``chunks`` threads."""
     n_out, _, kh, kw = w4.shape
-    n_in, height, width = x4.shape[1:]
+    n_in = x4.shape[1]
     hp, wp, _, _, block_of = _direct_grids(n_in, n_out, kh, kw, dh, dw, oh, ow)
     wt, _ = direct_taps(w4, groups, dx=False)
     lanes = simd_lanes(x4.dtype)  # slack at the end of the work array: the last vector reads past its row
