@@ -250,9 +250,8 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
         for k in range(plane * m):
             dxt[k] = zero
         # delta of every site (one pass over the block: cheaper than the box's pieces of rows)
-        n_block = m * n_out * n_sites
-        delta_from_output(y_flat[n0 * n_out * n_sites:n0 * n_out * n_sites + n_block],
-                          dy_flat[n0 * n_out * n_sites:n0 * n_out * n_sites + n_block], act, delta[:n_block])
+        begin, n_block = n0 * n_out * n_sites, m * n_out * n_sites
+        delta_from_output(y_flat[begin:begin + n_block], dy_flat[begin:begin + n_block], act, delta[:n_block])
         for s in range(m):
             for o in range(n_out):
                 seg = delta[(s * n_out + o) * n_sites + i_lo * ow:]
