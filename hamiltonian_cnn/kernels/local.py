@@ -25,7 +25,7 @@ from numba import njit
 from .activations import activate, activate_inplace, activation_backward, delta_from_output
 from .layout import samples_innermost, samples_outermost, transpose_rows
 from .simd import VECTOR_BYTES
-from .tiles import outer_dots, shifted_rows
+from .tiles import TILE_ROWS, outer_dots, shifted_rows
 
 
 @njit(cache=True, nogil=True)
@@ -130,6 +130,43 @@ def _scatter_site(dcols, offs, n_rows, m, dxt):
 
 
 @njit(cache=True)
+def _grid_dx(w3, d_rows, sh, sw, kh, kw, oh, ow, b_lo, hb, wp, r_lo, r_hi, q_lo, q_hi, m, gathered, offs_g, dxt):
+    """dx on the grid one grid site at a time, for the grid rows R in [r_lo, r_hi) and columns q in
+    [q_lo, q_hi): dxt[c, R - r0, q, s] = sum over the sites (i, j) whose window covers (R, q), and
+    over o, of J[o, i, j, c, R - i sh, q - j sw] delta[(i, j), o, s] (the adjoint of reading the
+    windows, eq. (4.1.4); r0 = b_lo sh, the first grid row of the box in ``dxt``). That is a sum of
+    shifted rows of ``d_rows`` (box site, channel, sample) with the input channels as output rows
+    (tiles.shifted_rows), once the weights of the covering windows are gathered into ``gathered``
+    (one row per (window, output channel) pair, one column per input channel). A grid site under no
+    window gets 0."""
+    n_out = w3.shape[0]
+    n_in = gathered.shape[1]
+    r0 = b_lo * sh
+    dxt3 = dxt[:n_in * hb * wp * m].reshape(n_in, hb * wp, m)
+    for big_r in range(r_lo, r_hi):
+        for q in range(q_lo, q_hi):
+            k = 0
+            for a in range(kh):
+                i_sh = big_r - a
+                if i_sh < 0 or i_sh % sh != 0 or i_sh // sh >= oh:
+                    continue
+                for b in range(kw):
+                    j_sw = q - b
+                    if j_sw < 0 or j_sw % sw != 0 or j_sw // sw >= ow:
+                        continue
+                    p = (i_sh // sh) * ow + j_sw // sw
+                    row = (p - b_lo * ow) * n_out * m
+                    for o in range(n_out):
+                        offs_g[k] = row + o * m
+                        src = w3[o, p]
+                        dst = gathered[k]
+                        for c in range(n_in):
+                            dst[c] = src[(c * kh + a) * kw + b]
+                        k += 1
+            shifted_rows(d_rows, gathered[0:k].T, 0, n_in, offs_g[0:k], m, dxt3[:, (big_r - r0) * wp + q, :])
+
+
+@njit(cache=True)
 def reach(g_lo, g_hi, sh, kh, oh):
     """The output site rows [e_lo, e_hi) whose windows (rows i sh .. i sh + KH - 1 of the grid)
     reach a grid row in [g_lo, g_hi): those that dx of these grid rows is summed from."""
@@ -192,16 +229,18 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
     - dJ_p[o, t] = sum_s delta_p[o, s] cols_p[t, s], a sum of outer products over the samples
       (tiles.outer_dots, channels in the vector lanes), written into dweight (O, P, T) (x's dtype);
       db added into db (O, P) (float64): these sites' entries only;
-    - dcols_p = J_p^T delta_p, a sum of shifted delta rows (tiles.shifted_rows) for every site row
-      that reaches the grid rows (``reach``), added onto the windows it came from (the adjoint of
-      reading them), and those grid rows back to NCHW into dx (input sites off the grid are not
-      written: the caller zeroes them). Neighbouring ranges recompute the dcols of the KH - 1 site
-      rows they share, so that each range writes only its own entries.
+    - dx of the grid rows from the delta of every site row that reaches them (``reach``), then
+      back to NCHW (input sites off the grid are not written: the caller zeroes them). With at
+      least tiles.TILE_ROWS input channels, one grid site at a time (``_grid_dx``: the channels fill
+      the register tiles, the sum runs over KH KW O window taps). With fewer, one output site at a
+      time: dcols_p = J_p^T delta_p, a sum of shifted delta rows (T rows, a sum over O), added onto
+      the windows it came from. Neighbouring ranges recompute what they share of the KH - 1 site
+      rows between them, so that each range writes only its own entries.
 
-    ``work``: scratch of at least block (2 C hb wp + (P + B) O + A O_v + DCOLS_ROWS) + T8 O_v + 2 L entries of
-    x's dtype (B = OW x the site rows from min(i_lo, e_lo) to max(i_hi, e_hi), hb = the grid rows
-    under them, A = OW (i_hi - i_lo), O_v = O rounded up to whole vectors of L = simd.lanes,
-    T8 = T rounded up to a multiple of 8); ``offs``: int64 scratch of T8 + O entries."""
+    ``work``: scratch of at least block (2 C hb wp + (P + B) O + A O_v + DCOLS_ROWS) + KH KW O C + T8 O_v
+    + 2 L entries of x's dtype (B = OW x the site rows from min(i_lo, e_lo) to max(i_hi, e_hi), hb = the
+    grid rows under them, A = OW (i_hi - i_lo), O_v = O rounded up to whole vectors of L =
+    simd.lanes, T8 = T rounded up to a multiple of 8); ``offs``: int64 scratch of T8 + KH KW O entries."""
     n_batch, n_in = x.shape[0], x.shape[1]
     n_out, n_sites, n_taps = w3.shape
     oh, ow = y.shape[2], y.shape[3]
@@ -227,9 +266,18 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
     at += n_own * block * o_vec
     dcols = work[at:at + DCOLS_ROWS * block]
     at += DCOLS_ROWS * block
+    n_cover = kh * kw * n_out  # at most this many (window, output channel) pairs reach a grid site
+    gathered = work[at:at + n_cover * n_in].reshape(n_cover, n_in)
+    at += n_cover * n_in
     part = work[at:at + taps8 * o_vec].reshape(taps8, o_vec)
     offs_x = offs[:taps8]
     offs_d = offs[taps8:taps8 + n_out]
+    offs_g = offs[taps8:taps8 + n_cover]
+    by_grid = n_in >= TILE_ROWS  # dx one grid site at a time (else one output site at a time)
+    # the input sites among the grid rows [g_lo, g_hi) (grid coordinates): where dx is written
+    height, width = x.shape[2], x.shape[3]
+    r_lo, r_hi = max(g_lo, ph), min(g_hi, ph + height, r0 + hb)  # (rows past the box: under no window)
+    q_lo, q_hi = max(0, pw), min(wp, pw + width)
     zero = x.dtype.type(0)
     for t in range(taps8):
         offs_x[t] = 0  # the padding taps read the first samples' entries and are dropped
@@ -243,12 +291,14 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
         if m != last_m:
             for k in range(n_own * m * o_vec):  # the padding channels stay zero from here on
                 d_lanes[k] = zero
-            for o in range(n_out):
-                offs_d[o] = o * m
+            if not by_grid:
+                for o in range(n_out):
+                    offs_d[o] = o * m
             last_m = m
         samples_innermost(x, n0, m, ph - r0, pw, hb, wp, xt)
-        for k in range(plane * m):
-            dxt[k] = zero
+        if not by_grid:
+            for k in range(plane * m):
+                dxt[k] = zero
         # delta of every site (one pass over the block: cheaper than the box's pieces of rows)
         begin, n_block = n0 * n_out * n_sites, m * n_out * n_sites
         delta_from_output(y_flat[begin:begin + n_block], dy_flat[begin:begin + n_block], act, delta[:n_block])
@@ -279,11 +329,13 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
                     else:
                         for t in range(n_taps):
                             dst[t] += part[t, o]
-            if e_lo <= i < e_hi:
+            if not by_grid and e_lo <= i < e_hi:
                 for t0 in range(0, n_taps, DCOLS_ROWS):  # a few rows at a time, added on while in L1
                     count = min(DCOLS_ROWS, n_taps - t0)
                     shifted_rows(d_rows[pb * n_out * m:], w3[:, p, 0:n_taps].T, t0, count, offs_d, m, dc2[:, 0:m])
                     _scatter_site(dc2, offs_x[t0:], count, m, dxt)
+        if by_grid:
+            _grid_dx(w3, d_rows, sh, sw, kh, kw, oh, ow, b_lo, hb, wp, r_lo, r_hi, q_lo, q_hi, m, gathered, offs_g, dxt)
         samples_outermost(dxt, n0, m, ph - r0, pw, hb, wp, g_lo - r0, g_hi - r0, dx)
     for o in range(n_out):
         for k in range(n_own):

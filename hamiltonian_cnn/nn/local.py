@@ -124,6 +124,7 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
     db = np.zeros((n_out, n_sites))
     lane = lanes(x4.dtype)
     o_vec, taps8 = -(-n_out // lane) * lane, _taps8(n_taps)
+    n_cover = kh * kw * n_out  # (window, output channel) pairs over one grid site, at most
 
     def piece(slot, t, a, e):
         g_lo, g_hi = _owned_grid_rows(a, e, oh, sh, kh)
@@ -132,9 +133,10 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
         plane = c_in * _rows_of(sh, kh, b_lo, b_hi) * wp
         m = local_block(x4.shape[0], plane, block)
         n_box, n_own = (b_hi - b_lo) * ow, (e - a) * ow
-        size = m * (2 * plane + (n_sites + n_box) * n_out + n_own * o_vec + DCOLS_ROWS) + taps8 * o_vec + 2 * lane
+        size = (m * (2 * plane + (n_sites + n_box) * n_out + n_own * o_vec + DCOLS_ROWS) + n_cover * c_in
+                + taps8 * o_vec + 2 * lane)
         work = scratch(store, ("bwd", slot), size, x4.dtype)
-        offs = scratch(store, ("offs", slot), taps8 + n_out, np.int64)
+        offs = scratch(store, ("offs", slot), taps8 + n_cover, np.int64)
         local_backward_sites(x4, w3, y4, dy4, sh, sw, ph, pw, kh, kw, a, e, g_lo, g_hi, m, act, dx4, dweight, db,
                              work, offs)
 

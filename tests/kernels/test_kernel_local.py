@@ -100,13 +100,17 @@ def test_tied_local_is_shared_convolution(case):
 
 
 @KERNEL_SETTINGS
-@given(local_cases(), st.integers(1, 4), st.integers(1, 9), st.sampled_from([None, 1, 2, 3]))
-def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n, block):
+@given(local_cases(), st.integers(1, 4), st.integers(1, 9), st.sampled_from([None, 1, 2, 3]),
+       st.sampled_from([None, 9]))
+def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n, block, c_in):
     """The layer's kernels (per-site products over blocks of samples, pieces of the batch on threads)
     against the reference, and against the plain-loop kernels; ``block`` forces several blocks per
-    piece (where dJ of later blocks is added to the first's)."""
+    piece (where dJ of later blocks is added to the first's); ``c_in`` 9 takes the input channels
+    past tiles.TILE_ROWS, where dx is summed one grid site at a time."""
     from hamiltonian_cnn.nn.local import local_conv_backward, local_conv_forward
 
+    if c_in is not None:
+        case = dict(case, c_in=c_in)
     rng = np.random.default_rng(case["seed"])
     nd, dtype, act = case["nd"], case["dtype"], case["act"]
     osites = out_sites(case)
@@ -141,16 +145,18 @@ def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n, block):
     ((11, 7), (4, 3), (3, 2), (0, 0)),     # the last input row lies past the last window
 ])
 @pytest.mark.parametrize("chunks", [2, 3, 5])
-def test_row_pieces_match_one_piece(sites, kernel, stride, pads, chunks):
+@pytest.mark.parametrize("c_in", [2, 9])
+def test_row_pieces_match_one_piece(sites, kernel, stride, pads, chunks, c_in):
     """Cut into pieces of site rows (each recomputing dx for the rows it shares with its
-    neighbours), a call gives what the plain loops give, for every number of pieces."""
+    neighbours), a call gives what the plain loops give, for every number of pieces; with few
+    input channels dx is summed per output site, with many (>= tiles.TILE_ROWS) per grid site."""
     from hamiltonian_cnn.nn.local import local_conv_backward, local_conv_forward
 
-    rng = np.random.default_rng(sum(sites) + chunks)
+    rng = np.random.default_rng(sum(sites) + chunks + c_in)
     (h, w), (kh, kw), (sh, sw), (ph, pw) = sites, kernel, stride, pads
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    x4 = rng.standard_normal((5, 2, h, w))
-    w6 = rng.standard_normal((3, oh, ow, 2, kh, kw)) * 0.5
+    x4 = rng.standard_normal((5, c_in, h, w))
+    w6 = rng.standard_normal((3, oh, ow, c_in, kh, kw)) * 0.5
     b3 = rng.standard_normal((3, oh, ow))
     y4 = local_conv_forward(x4, w6, b3, sh, sw, ph, pw, code("tanh"), chunks, block=2)
     np.testing.assert_allclose(y4, local_forward(x4, w6, b3, sh, sw, ph, pw, code("tanh")), rtol=1e-12, atol=1e-12)
