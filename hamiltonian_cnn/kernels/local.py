@@ -174,16 +174,18 @@ def reach(g_lo, g_hi, sh, kh, oh):
 
 
 @njit(cache=True, nogil=True)
-def local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, i_lo, i_hi, block, act, y, work, offs):
+def local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, i_lo, i_hi, b_lo, b_hi, block, act, y, work, offs):
     """y = g(local(x, J) + b) for the output site rows [i_lo, i_hi) of y (N, O, OH, OW), x (N, C, H, W):
     eq. (4.1.4) site by site.
 
     Nothing is tied between sites, so the field of output site p over a block of m samples is its
     own product, h_p (O, m) = J_p (O, T) cols_p (T, m), with J_p = ``w3[:, p]`` (w3 (O, P, T),
     T = C KH KW taps, P = OH OW sites), and any range of site rows can be computed apart (the
-    layer gives each thread its own rows, all samples). The block's grid rows under those sites
-    are laid out with the sample innermost (layout.samples_innermost: hb = (rows - 1) sh + KH by
-    wp = (OW - 1) sw + KW): there row t of cols_p is the contiguous run of m values at offs[t], so
+    layer gives each thread its own rows, all samples). The block's grid rows under the site rows
+    [b_lo, b_hi) (which hold [i_lo, i_hi): the box that local_backward_sites reads) are laid out
+    with the sample innermost at the start of ``work`` (layout.samples_innermost: hb = (b_hi - b_lo
+    - 1) sh + KH by wp = (OW - 1) sw + KW), where the backward finds them when the batch is one
+    block: there row t of cols_p is the contiguous run of m values at offs[t], so
     the product is a sum of shifted rows (tiles.shifted_rows, registers over samples) that reads
     the input and J_p where they lie. The fields, kept as (site, channel, sample), get b and g
     and reach y in one transpose per channel. ``bias`` (O P,); ``work``: scratch of at least
@@ -192,7 +194,7 @@ def local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, i_lo, i_hi, block, 
     n_batch, n_in = x.shape[0], x.shape[1]
     n_out, n_sites, n_taps = w3.shape
     ow = y.shape[3]
-    hb, wp = (i_hi - i_lo - 1) * sh + kh, (ow - 1) * sw + kw
+    hb, wp = (b_hi - b_lo - 1) * sh + kh, (ow - 1) * sw + kw
     plane = n_in * hb * wp
     n_box = (i_hi - i_lo) * ow  # the sites computed here: p = i_lo OW + pb
     lanes = VECTOR_BYTES // x.itemsize
@@ -202,11 +204,11 @@ def local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, i_lo, i_hi, block, 
     y_flat = y.reshape(-1)
     for n0 in range(0, n_batch, block):
         m = min(block, n_batch - n0)
-        samples_innermost(x, n0, m, ph - i_lo * sh, pw, hb, wp, xt)
+        samples_innermost(x, n0, m, ph - b_lo * sh, pw, hb, wp, xt)
         f3 = fields[:n_box * n_out * m].reshape(n_box, n_out, m)
         for pb in range(n_box):
             p = i_lo * ow + pb
-            _site_offsets(offs, n_in, kh, kw, hb, wp, (pb // ow) * sh, (pb % ow) * sw, m)
+            _site_offsets(offs, n_in, kh, kw, hb, wp, (p // ow - b_lo) * sh, (pb % ow) * sw, m)
             shifted_rows(xt, w3[:, p, 0:n_taps], 0, n_out, offs[0:n_taps], m, f3[pb][:, 0:m])
             for o in range(n_out):
                 row = f3[pb, o]
@@ -220,8 +222,8 @@ def local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, i_lo, i_hi, block, 
 
 
 @njit(cache=True, nogil=True)
-def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo, g_hi, block, act, dx, dweight, db,
-                         work, offs):
+def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo, g_hi, block, act, laid_out, dx,
+                         dweight, db, work, offs):
     """Gradients of local_forward_sites from its saved output y and dL/dy, for the output site rows
     [i_lo, i_hi) (dJ, db) and the grid rows [g_lo, g_hi) (dx), over every sample in blocks;
     delta = dy g'(y):
@@ -237,6 +239,8 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
       the windows it came from. Neighbouring ranges recompute what they share of the KH - 1 site
       rows between them, so that each range writes only its own entries.
 
+    ``laid_out``: the batch is one block and local_forward_sites has laid out this box of the same
+    x at the start of ``work`` (else it is laid out here).
     ``work``: scratch of at least block (2 C hb wp + (P + B) O + A O_v + DCOLS_ROWS) + KH KW O C + T8 O_v
     + 2 L entries of x's dtype (B = OW x the site rows from min(i_lo, e_lo) to max(i_hi, e_hi), hb = the
     grid rows under them, A = OW (i_hi - i_lo), O_v = O rounded up to whole vectors of L =
@@ -295,7 +299,8 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
                 for o in range(n_out):
                     offs_d[o] = o * m
             last_m = m
-        samples_innermost(x, n0, m, ph - r0, pw, hb, wp, xt)
+        if not laid_out:
+            samples_innermost(x, n0, m, ph - r0, pw, hb, wp, xt)
         if not by_grid:
             for k in range(plane * m):
                 dxt[k] = zero

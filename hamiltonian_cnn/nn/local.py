@@ -80,11 +80,36 @@ def _owned_grid_rows(a, e, oh, sh, kh):
     return cut(a), cut(e)
 
 
+def _piece_scratch(store, t, x4, w6, sh, wp, a, e, block):
+    """What piece t, with output site rows [a, e), works on, the same in the forward and the
+    backward: its grid rows (g_lo, g_hi), the site rows of its box (b_lo, b_hi), the samples per
+    block m, and its scratch (work, offs), sized for the backward and kept per piece (not per
+    thread: whichever thread runs the piece). The forward lays out x on the box at the start of
+    ``work``, where the backward finds it (see local_backward_sites)."""
+    n_out, oh, ow, c_in, kh, kw = w6.shape
+    lane = lanes(x4.dtype)
+    n_sites, n_taps = oh * ow, c_in * kh * kw
+    o_vec, taps8 = -(-n_out // lane) * lane, _taps8(n_taps)
+    n_cover = kh * kw * n_out  # (window, output channel) pairs over one grid site, at most
+    g_lo, g_hi = _owned_grid_rows(a, e, oh, sh, kh)
+    e_lo, e_hi = reach(g_lo, g_hi, sh, kh, oh)
+    b_lo, b_hi = min(a, e_lo), max(e, e_hi)
+    plane = c_in * _rows_of(sh, kh, b_lo, b_hi) * wp
+    m = local_block(x4.shape[0], plane, block)
+    n_box, n_own = (b_hi - b_lo) * ow, (e - a) * ow
+    size = (m * (2 * plane + (n_sites + n_box) * n_out + n_own * o_vec + DCOLS_ROWS) + n_cover * c_in
+            + taps8 * o_vec + 2 * lane)
+    work = scratch(store, ("local", t), size, x4.dtype)
+    offs = scratch(store, ("offs", t), taps8 + n_cover, np.int64)
+    return g_lo, g_hi, b_lo, b_hi, m, work, offs
+
+
 def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, block=None):
     """y (N, O, OH, OW) of a locally connected layer by the per-site kernels, on ``chunks`` threads,
     each with its own rows of output sites and every sample (``store``: a layer's dict of reusable
-    scratch arrays, see base.scratch; None: fresh arrays; ``block``: at most this many samples per
-    block, for the tests)."""
+    scratch arrays, see base.scratch, where the laid-out input is kept for local_conv_backward;
+    None: fresh arrays; ``block``: at most this many samples per block, for the tests)."""
+    given = x4
     y_shape = (x4.shape[0], w6.shape[0]) + w6.shape[1:3]
     x4, w6, (sh, sw, ph, pw) = _as_rows(x4, w6, sh, sw, ph, pw)
     n_out, oh, ow, c_in, kh, kw = w6.shape
@@ -94,21 +119,25 @@ def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, bloc
     y = np.empty(y_shape, dtype=x4.dtype)
     y4 = y.reshape(x4.shape[0], n_out, oh, ow)
     wp = (ow - 1) * sw + kw
+    if store is not None:
+        store.pop("laid_out", None)
 
     def piece(slot, t, a, e):
-        plane = c_in * _rows_of(sh, kh, a, e) * wp
-        m = local_block(x4.shape[0], plane, block)
-        work = scratch(store, ("fwd", slot), m * (plane + (e - a) * ow * n_out) + lanes(x4.dtype), x4.dtype)
-        offs = scratch(store, ("offs", slot), _taps8(n_taps) + n_out, np.int64)
-        local_forward_sites(x4, w3, bias, sh, sw, ph, pw, kh, kw, a, e, m, act, y4, work, offs)
+        _, _, b_lo, b_hi, m, work, offs = _piece_scratch(store, t, x4, w6, sh, wp, a, e, block)
+        local_forward_sites(x4, w3, bias, sh, sw, ph, pw, kh, kw, a, e, b_lo, b_hi, m, act, y4, work, offs)
 
     run_chunks(piece, oh, chunks, per_thread=1)
+    if store is not None:
+        store["laid_out"] = (given, chunks, block)  # which x the scratch holds, cut how
     return y
 
 
 def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None, block=None):
     """(dx, dJ, db) of local_conv_forward from its saved output, on ``chunks`` threads, each with
-    its own rows of output sites (dJ, db) and of the input grid (dx)."""
+    its own rows of output sites (dJ, db) and of the input grid (dx). When ``store`` holds the
+    input local_conv_forward laid out for this x, cut into the same pieces, it is used as it is."""
+    laid = store.get("laid_out") if store is not None else None
+    reuse = laid is not None and laid[0] is x4 and laid[1:] == (chunks, block)
     shapes = x4.shape, w6.shape, (w6.shape[0],) + w6.shape[1:3]
     x4, w6, (sh, sw, ph, pw) = _as_rows(x4, w6, sh, sw, ph, pw)
     n_out, oh, ow, c_in, kh, kw = w6.shape
@@ -122,23 +151,12 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
     dx4 = np.empty_like(x4) if covered else np.zeros_like(x4)
     dweight = np.empty((n_out, n_sites, n_taps), dtype=x4.dtype)
     db = np.zeros((n_out, n_sites))
-    lane = lanes(x4.dtype)
-    o_vec, taps8 = -(-n_out // lane) * lane, _taps8(n_taps)
-    n_cover = kh * kw * n_out  # (window, output channel) pairs over one grid site, at most
 
     def piece(slot, t, a, e):
-        g_lo, g_hi = _owned_grid_rows(a, e, oh, sh, kh)
-        e_lo, e_hi = reach(g_lo, g_hi, sh, kh, oh)
-        b_lo, b_hi = min(a, e_lo), max(e, e_hi)
-        plane = c_in * _rows_of(sh, kh, b_lo, b_hi) * wp
-        m = local_block(x4.shape[0], plane, block)
-        n_box, n_own = (b_hi - b_lo) * ow, (e - a) * ow
-        size = (m * (2 * plane + (n_sites + n_box) * n_out + n_own * o_vec + DCOLS_ROWS) + n_cover * c_in
-                + taps8 * o_vec + 2 * lane)
-        work = scratch(store, ("bwd", slot), size, x4.dtype)
-        offs = scratch(store, ("offs", slot), taps8 + n_cover, np.int64)
-        local_backward_sites(x4, w3, y4, dy4, sh, sw, ph, pw, kh, kw, a, e, g_lo, g_hi, m, act, dx4, dweight, db,
-                             work, offs)
+        g_lo, g_hi, _, _, m, work, offs = _piece_scratch(store, t, x4, w6, sh, wp, a, e, block)
+        laid_out = int(reuse and x4.shape[0] <= m)
+        local_backward_sites(x4, w3, y4, dy4, sh, sw, ph, pw, kh, kw, a, e, g_lo, g_hi, m, act, laid_out, dx4,
+                             dweight, db, work, offs)
 
     run_chunks(piece, oh, chunks, per_thread=1)
     return dx4.reshape(shapes[0]), dweight.reshape(shapes[1]), db.reshape(shapes[2]).astype(x4.dtype)
@@ -147,8 +165,8 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
 def local_backward_kernels(dtype) -> list:
     """The kernels (and their argument types) that local_conv_backward calls."""
     a, i = (lambda nd: array_type(dtype, nd)), int_type()
-    # x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo, g_hi, m, act, dx, dweight, db, work, offs
-    sites = (a(4), a(3), a(4), a(4)) + (i,) * 12 + (a(4), a(3), array_type(np.float64, 2), a(1),
+    # x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo, g_hi, m, act, laid_out, dx, dweight, db, work, offs
+    sites = (a(4), a(3), a(4), a(4)) + (i,) * 13 + (a(4), a(3), array_type(np.float64, 2), a(1),
                                                      array_type(np.int64, 1))
     return [(local_backward_sites, sites), (reach, (i,) * 5)]
 

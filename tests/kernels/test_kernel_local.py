@@ -164,3 +164,42 @@ def test_row_pieces_match_one_piece(sites, kernel, stride, pads, chunks, c_in):
     got = local_conv_backward(x4, w6, y4, dy, sh, sw, ph, pw, code("tanh"), chunks, block=2)
     for g, want, what in zip(got, local_backward(x4, w6, y4, dy, sh, sw, ph, pw, code("tanh")), ("dx", "dJ", "db")):
         np.testing.assert_allclose(g, want, rtol=1e-11, atol=1e-11, err_msg=what)
+
+
+def test_backward_reuses_the_forward_layout_only_for_its_x(monkeypatch):
+    """The backward takes the input the forward laid out in the layer's scratch only for the same x
+    cut into the same pieces, whichever thread runs which piece; otherwise it lays x out again."""
+    import hamiltonian_cnn.nn.local as local_nn
+
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.standard_normal((2, 6, 9, 1, 17))
+    w6 = rng.standard_normal((4, 1, 17, 9, 1, 3)) * 0.5
+    b3 = rng.standard_normal((4, 1, 17))
+    args = (1, 1, 0, 1, code("sigmoid"))
+
+    def plain(x4, y4, dy):
+        return local_backward(x4, w6, y4, dy, *args)
+
+    real = local_nn.run_chunks
+    swap = {"on": False}
+
+    def run_chunks(piece, n, chunks, per_thread=None):  # the pieces on the other threads' slots
+        if not swap["on"]:
+            return real(piece, n, chunks, per_thread=per_thread)
+        cuts = [t * n // chunks for t in range(chunks + 1)]
+        return [piece(chunks - 1 - t, t, cuts[t], cuts[t + 1]) for t in reversed(range(chunks))]
+
+    monkeypatch.setattr(local_nn, "run_chunks", run_chunks)
+    store = {}
+    y1 = local_nn.local_conv_forward(x1, w6, b3, *args, 2, store)
+    y2 = local_nn.local_conv_forward(x2, w6, b3, *args, 2, store)  # the scratch now holds x2
+    dy = rng.standard_normal(y1.shape)
+    for got, want in zip(local_nn.local_conv_backward(x1, w6, y1, dy, *args, 2, store), plain(x1, y1, dy)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+    y2 = local_nn.local_conv_forward(x2, w6, b3, *args, 2, store)
+    swap["on"] = True
+    for got, want in zip(local_nn.local_conv_backward(x2, w6, y2, dy, *args, 2, store), plain(x2, y2, dy)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+    y2 = local_nn.local_conv_forward(x2, w6, b3, *args, 2, store)
+    for got, want in zip(local_nn.local_conv_backward(x2, w6, y2, dy, *args, 3, store), plain(x2, y2, dy)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
