@@ -163,7 +163,8 @@ def _grid_dx(w3, d_rows, sh, sw, kh, kw, oh, ow, b_lo, hb, wp, r_lo, r_hi, q_lo,
                         for c in range(n_in):
                             dst[c] = src[(c * kh + a) * kw + b]
                         k += 1
-            shifted_rows(d_rows, gathered[0:k].T, 0, n_in, offs_g[0:k], m, dxt3[:, (big_r - r0) * wp + q, :])
+            # (gathered[0:k, 0:n_in] types as the other callers' weights do: no second compiled shifted_rows)
+            shifted_rows(d_rows, gathered[0:k, 0:n_in].T, 0, n_in, offs_g[0:k], m, dxt3[:, (big_r - r0) * wp + q, :])
 
 
 @njit(cache=True)
