@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from .activations import activate, activate_inplace, activation_backward, delta_from_output
-from .layout import samples_innermost, samples_outermost, transpose_rows
+from .layout import samples_innermost, samples_outermost, transpose_squares
 from .simd import VECTOR_BYTES
 from .tiles import TILE_ROWS, outer_dots, shifted_rows
 
@@ -218,7 +218,7 @@ def local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, i_lo, i_hi, b_lo, b
                     row[s] += bo
         activate_inplace(fields[:n_box * n_out * m], act)
         for o in range(n_out):  # (site, channel, sample) -> y[n0 + s, o, site]
-            transpose_rows(fields, o * m, n_out * m, y_flat, (n0 * n_out + o) * n_sites + i_lo * ow, n_out * n_sites,
+            transpose_squares(fields, o * m, n_out * m, y_flat, (n0 * n_out + o) * n_sites + i_lo * ow, n_out * n_sites,
                            n_box, m)
 
 
@@ -315,9 +315,9 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
                 for k in range(n_own):
                     acc[k] += seg[k]
         for o in range(n_out):  # (sample, channel, box site) -> (box site, channel, sample)
-            transpose_rows(delta, o * n_sites + b_lo * ow, n_out * n_sites, d_rows, o * m, n_out * m, m, n_box)
+            transpose_squares(delta, o * n_sites + b_lo * ow, n_out * n_sites, d_rows, o * m, n_out * m, m, n_box)
         for s in range(m):  # (sample, channel, own site) -> (own site, sample, channel)
-            transpose_rows(delta, s * n_out * n_sites + i_lo * ow, n_sites, d_lanes, s * o_vec, m * o_vec, n_out,
+            transpose_squares(delta, s * n_out * n_sites + i_lo * ow, n_sites, d_lanes, s * o_vec, m * o_vec, n_out,
                            n_own)
         dc2 = dcols[:DCOLS_ROWS * m].reshape(DCOLS_ROWS, m)
         for pb in range(n_box):

@@ -14,6 +14,11 @@ bytes (16 float32 or 8 float64 lanes) where the CPU Numba compiles for has AVX-5
     vsplat(x)          every lane x (the vector type follows x's dtype)
     vsplat_at(a, i)    every lane a[i] (no bounds check)
     vfma(a, b, c)      a * b + c lane by lane (fused where the CPU has FMA)
+    vtranspose(src, s_off, s_stride, dst, d_off, d_stride)
+                       dst[d_off + k d_stride + r] = src[s_off + r s_stride + k] for r, k < lanes:
+                       one lanes x lanes block transposed in registers (lanes row loads, log2(lanes)
+                       rounds of two-source shuffles, lanes row stores)
+
 
 With NUMBA_DISABLE_JIT=1 the same names run as plain Python on small numpy arrays, so the
 kernels that use them still run (slowly) without compilation.
@@ -168,6 +173,55 @@ def _vfma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
+def _butterfly_masks(n_lanes):
+    """The shuffles that transpose an n x n block of rows (n a power of 2): in the round for bit h,
+    rows r and r | h (r without h) trade the entries whose column has bit h set in one row and not
+    in the other, which swaps bit h between row and column; after every round (r, c) -> (c, r)."""
+    rounds, h = [], 1
+    while h < n_lanes:
+        low = [c if c & h == 0 else n_lanes + (c ^ h) for c in range(n_lanes)]
+        high = [n_lanes + c if c & h else c ^ h for c in range(n_lanes)]
+        rounds.append((h, low, high))
+        h *= 2
+    return rounds
+
+
+@intrinsic
+def _vtranspose(typingctx, src, s_off, s_stride, dst, d_off, d_stride):
+    if (not _float_array(src) or not _float_array(dst) or src.dtype != dst.dtype
+            or not all(isinstance(k, types.Integer) for k in (s_off, s_stride, d_off, d_stride))):
+        return None
+    vt = Vector(src.dtype)
+    n_lanes = vt.lanes
+
+    def codegen(context, builder, signature, args):
+        vecty = context.get_value_type(vt)
+        offs = [context.cast(builder, args[k], signature.args[k], types.intp) for k in (1, 2, 4, 5)]
+        s_at, s_step, d_at, d_step = offs
+        intp = s_at.type
+        align = src.dtype.bitwidth // 8
+        rows = []
+        for r in range(n_lanes):
+            index = builder.add(s_at, builder.mul(s_step, ir.Constant(intp, r)))
+            rows.append(builder.load(_element_pointer(context, builder, signature.args[0], args[0], index, vecty),
+                                     align=align))
+        mask_type = ir.VectorType(ir.IntType(32), n_lanes)
+        for h, low, high in _butterfly_masks(n_lanes):
+            for r in range(n_lanes):
+                if r & h:
+                    continue
+                a, b = rows[r], rows[r | h]
+                rows[r] = builder.shuffle_vector(a, b, ir.Constant(mask_type, low))
+                rows[r | h] = builder.shuffle_vector(a, b, ir.Constant(mask_type, high))
+        for k in range(n_lanes):
+            index = builder.add(d_at, builder.mul(d_step, ir.Constant(intp, k)))
+            builder.store(rows[k], _element_pointer(context, builder, signature.args[3], args[3], index, vecty),
+                          align=align)
+        return context.get_dummy_value()
+
+    return types.none(src, s_off, s_stride, dst, d_off, d_stride), codegen
+
+
 # With NUMBA_DISABLE_JIT=1 the kernels run as Python and call these plain versions on small
 # numpy arrays instead; compiled code calls the intrinsics directly (no overload layer to type).
 
@@ -198,9 +252,16 @@ def _py_vfma(a, b, c):
     return a * b + c
 
 
+def _py_vtranspose(src, s_off, s_stride, dst, d_off, d_stride):
+    n = lanes(src.dtype)
+    for r in range(n):
+        for k in range(n):
+            dst[d_off + k * d_stride + r] = src[s_off + r * s_stride + k]
+
+
 if config.DISABLE_JIT:
     vload, vstore, vstore_first = _py_vload, _py_vstore, _py_vstore_first
-    vsplat, vsplat_at, vfma = _py_vsplat, _py_vsplat_at, _py_vfma
+    vsplat, vsplat_at, vfma, vtranspose = _py_vsplat, _py_vsplat_at, _py_vfma, _py_vtranspose
 else:
     vload, vstore, vstore_first = _vload, _vstore, _vstore_first
-    vsplat, vsplat_at, vfma = _vsplat, _vsplat_at, _vfma
+    vsplat, vsplat_at, vfma, vtranspose = _vsplat, _vsplat_at, _vfma, _vtranspose

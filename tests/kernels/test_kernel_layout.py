@@ -1,19 +1,21 @@
-"""The sample-innermost layout of the BLAS kernels (kernels/layout.py) against plain numpy."""
+"""The sample-innermost layout of the per-site and direct kernels (kernels/layout.py) against plain numpy."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_cases import DTYPES, KERNEL_SETTINGS
 
-from hamiltonian_cnn.kernels.layout import samples_innermost, samples_outermost, transpose_rows
+from hamiltonian_cnn.kernels.layout import samples_innermost, samples_outermost, transpose_rows, transpose_squares
 
 
 @KERNEL_SETTINGS
 @given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 3), st.integers(0, 3), st.sampled_from(DTYPES),
-       st.integers(0, 2**32 - 1))
-def test_transposes_match_numpy(n_rows, n_cols, pad_src, pad_dst, dtype, seed):
-    """transpose_rows moves a block between arrays with other row strides and offsets, transposed,
-    and leaves every other entry alone (row counts on both sides of the 8-row unrolling)."""
+       st.integers(0, 2**32 - 1), st.sampled_from([transpose_rows, transpose_squares]))
+def test_transposes_match_numpy(n_rows, n_cols, pad_src, pad_dst, dtype, seed, transpose):
+    """transpose_rows and transpose_squares move a block between arrays with other row strides and
+    offsets, transposed, and leave every other entry alone (row counts on both sides of the 8-row
+    unrolling; sizes below, at and past one or two squares of simd.vtranspose, so that both the
+    squares and the edges run)."""
     rng = np.random.default_rng(seed)
     s_stride, d_stride = n_cols + pad_src, n_rows + pad_dst
     src = rng.standard_normal(3 + n_rows * s_stride).astype(dtype)
@@ -21,7 +23,7 @@ def test_transposes_match_numpy(n_rows, n_cols, pad_src, pad_dst, dtype, seed):
     want = dst.copy()
     block = src[3:3 + n_rows * s_stride].reshape(n_rows, s_stride)[:, :n_cols]
     want[2:2 + n_cols * d_stride].reshape(n_cols, d_stride)[:, :n_rows] = block.T
-    transpose_rows(src, 3, s_stride, dst, 2, d_stride, n_rows, n_cols)
+    transpose(src, 3, s_stride, dst, 2, d_stride, n_rows, n_cols)
     np.testing.assert_array_equal(dst, want)
 
 

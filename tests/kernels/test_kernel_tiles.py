@@ -75,6 +75,10 @@ def test_plain_python_vectors():
         np.testing.assert_array_equal(simd._py_vfma(v, v, v), v * v + v)
         simd._py_vstore(a, 0, -v)
         np.testing.assert_array_equal(a[:n], -np.arange(3, 3 + n, dtype=dtype))
+        src, dst = np.arange(n * (n + 2) + 1, dtype=dtype), np.zeros(n * (n + 3) + 2, dtype)
+        simd._py_vtranspose(src, 1, n + 2, dst, 2, n + 3)
+        np.testing.assert_array_equal(dst[2:2 + n * (n + 3)].reshape(n, n + 3)[:, :n],
+                                      src[1:1 + n * (n + 2)].reshape(n, n + 2)[:, :n].T)
 
 
 def _without_avx512(features: str) -> str:
