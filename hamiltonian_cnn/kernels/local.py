@@ -11,9 +11,10 @@ Two implementations of the same thing:
   (T = C KH KW window taps). The block is laid out with the sample innermost on the zero-padded
   grid (layout.py), where every row of cols_p is a contiguous run of the block, so the products
   are the register-blocked micro-kernels of the direct convolution (tiles.py), reading the
-  input and J_p where they lie: no copies of windows or weights. They work on all the samples
-  they are given and release the GIL: the layer runs pieces of a batch on threads, each with its
-  own dJ and db (summed afterwards in piece order).
+  input and J_p where they lie: no copies of windows. With many input channels dx is summed one
+  grid site at a time instead (``_grid_dx``, the covering windows' weights gathered). The
+  kernels release the GIL and work on a range of output site rows (all samples): the layer runs
+  the ranges on threads, each writing its own entries of y, dJ, db and dx.
 * ``local_forward`` / ``local_backward``: the plain loops over (sample, channel, site, window),
   kept as the simple version (the physics couplings use it for their field, and the tests
   check the fast kernels against it and against the reference).
@@ -218,8 +219,8 @@ def local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, i_lo, i_hi, b_lo, b
                     row[s] += bo
         activate_inplace(fields[:n_box * n_out * m], act)
         for o in range(n_out):  # (site, channel, sample) -> y[n0 + s, o, site]
-            transpose_squares(fields, o * m, n_out * m, y_flat, (n0 * n_out + o) * n_sites + i_lo * ow, n_out * n_sites,
-                           n_box, m)
+            transpose_squares(fields, o * m, n_out * m, y_flat, (n0 * n_out + o) * n_sites + i_lo * ow,
+                              n_out * n_sites, n_box, m)
 
 
 @njit(cache=True, nogil=True)
@@ -317,8 +318,8 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
         for o in range(n_out):  # (sample, channel, box site) -> (box site, channel, sample)
             transpose_squares(delta, o * n_sites + b_lo * ow, n_out * n_sites, d_rows, o * m, n_out * m, m, n_box)
         for s in range(m):  # (sample, channel, own site) -> (own site, sample, channel)
-            transpose_squares(delta, s * n_out * n_sites + i_lo * ow, n_sites, d_lanes, s * o_vec, m * o_vec, n_out,
-                           n_own)
+            transpose_squares(delta, s * n_out * n_sites + i_lo * ow, n_sites, d_lanes, s * o_vec, m * o_vec,
+                              n_out, n_own)
         dc2 = dcols[:DCOLS_ROWS * m].reshape(DCOLS_ROWS, m)
         for pb in range(n_box):
             p = b_lo * ow + pb

@@ -19,7 +19,6 @@ bytes (16 float32 or 8 float64 lanes) where the CPU Numba compiles for has AVX-5
                        one lanes x lanes block transposed in registers (lanes row loads, log2(lanes)
                        rounds of two-source shuffles, lanes row stores)
 
-
 With NUMBA_DISABLE_JIT=1 the same names run as plain Python on small numpy arrays, so the
 kernels that use them still run (slowly) without compilation.
 """
