@@ -75,8 +75,11 @@ def _spin_hint(typingctx):
 
 
 @njit(cache=True, nogil=True)
-def spin_until(counters, index, target, polls, mark, mark_index, mark_value):
+def spin_until(counters, index, target, polls, mark, mark_index, mark_value, linger):
     """True once counters[index] >= target, False after ``polls`` reads without it (then block instead).
+    Once the target is seen, ``linger`` more spin hints before returning (and taking the GIL back):
+    a worker told to start while its caller still holds the GIL would otherwise block on it, and be
+    woken tens of microseconds after the caller enters its kernel; a little later, the GIL is free.
 
     ``mark[mark_index] = mark_value`` first (``mark_index`` >= 0), written once the GIL is
     released: a thread that announces "done" this way lets the thread waiting for it take the
@@ -86,6 +89,8 @@ def spin_until(counters, index, target, polls, mark, mark_index, mark_value):
         _store_release(mark, mark_index, mark_value)
     for _ in range(polls):
         if _load_acquire(counters, index) >= target:
+            for _ in range(linger):
+                _spin_hint()
             return True
         _spin_hint()
     return False

@@ -423,6 +423,7 @@ def test_run_chunks_from_several_threads_and_the_spin_wait():
     assert not spin_until(counters, 1, 1, 1000)
     counters[1] = 3
     assert spin_until(counters, 1, 3, 1000) and not spin_until(counters, 1, 4, 1000)
+    assert spin_until(counters, 1, 3, 1000, linger=100) and not spin_until(counters, 1, 4, 1000, linger=100)
     bump = threading.Timer(0.01, lambda: counters.__setitem__(0, 1))
     bump.start()
     assert spin_until(counters, 0, 1, 10**9)  # returns as soon as the other thread writes
