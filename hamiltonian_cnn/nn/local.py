@@ -70,8 +70,8 @@ def _rows_of(sh, kh, a, e):
 
 def _owned_grid_rows(a, e, oh, sh, kh):
     """The grid rows whose dx the piece with site rows [a, e) writes: a partition of the grid with
-    cuts half a window below each piece's first row, so that neighbours share the dcols of about
-    KH / 2 site rows each."""
+    cuts half a window below each piece's first row, so that neighbours recompute the dx
+    contributions of about KH / 2 site rows each."""
     def cut(i):
         if i == 0 or i == oh:
             return 0 if i == 0 else (oh - 1) * sh + kh
