@@ -19,6 +19,7 @@ from ..kernels.tiles import TILE_ROWS
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import make_geometry, normalize_padding
 from .base import (
+    ENTRY_FLOPS,
     Layer,
     activation_code,
     array_type,
@@ -253,8 +254,12 @@ class _SharedConv(Layer):
         method = conv_method(self.stride, self._method)
         flops = 2 * x.shape[0] * oh * ow * w.size  # multiply-adds of the field, times 2
         if method == "direct":
-            y4 = direct_conv_forward(x4, w4, b, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(flops),
+            # its time goes to the entries it moves as much as to its multiply-adds; the backward
+            # (twice the flops) runs on as many threads as the forward, at least
+            work = flops + ENTRY_FLOPS * (x.size + x.shape[0] * self.out_ch * oh * ow)
+            y4 = direct_conv_forward(x4, w4, b, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(work),
                                      self._scratch)
+            flops = max(flops, work // 2)
         else:
             y4 = im2col_conv_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(flops))
         y = y4.reshape((x.shape[0], self.out_ch) + geo.out_sites)

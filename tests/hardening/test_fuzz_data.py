@@ -58,7 +58,7 @@ def _load_or_error(group, images_path, labels_path):
     try:
         X, y = data.load_idx(images_path, labels_path)
     except ERRORS as exc:
-        return expect_error(group, lambda: (_ for _ in ()).throw(exc), ("images_path", "labels_path"))
+        return expect_error(group, lambda exc=exc: (_ for _ in ()).throw(exc), ("images_path", "labels_path"))
     expect_same(group, lambda: (X.ndim, y is None or len(y) == len(X), bool(np.all(np.isfinite(X)))), (4, True, True))
 
 

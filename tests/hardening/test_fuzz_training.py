@@ -154,7 +154,7 @@ def _load_or_error(group, path):
     try:
         model = hc.models.load(path)
     except (ValueError, TypeError) as exc:
-        return expect_error(group, lambda: (_ for _ in ()).throw(exc), ("path",))
+        return expect_error(group, lambda exc=exc: (_ for _ in ()).throw(exc), ("path",))
     expect_same(group, lambda: np.all(np.isfinite(model.predict_proba(X))), True)
 
 

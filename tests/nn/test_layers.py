@@ -392,6 +392,30 @@ def test_run_chunks_order_errors_and_thread_count():
     assert n_chunks(PARALLEL_MIN_FLOPS) == numba.get_num_threads() == n_chunks()
 
 
+def test_direct_conv_threads_count_the_entries_it_moves(monkeypatch):
+    """A direct convolution with few input channels is parallel when its entries take the time (128
+    samples of 1 -> 16 channels on 8x8 sites: 2.4 MFLOP, under PARALLEL_MIN_FLOPS), and stays on one
+    thread when neither its entries nor its multiply-adds are many (32 samples of 16 -> 32 channels
+    on 4x4 sites); the backward never takes fewer threads than the forward."""
+    import numba
+
+    from hamiltonian_cnn.nn import conv
+    from hamiltonian_cnn.nn.base import PARALLEL_MIN_FLOPS
+
+    if numba.get_num_threads() < 2:
+        pytest.skip("needs 2 Numba threads")
+    seen = []
+    real = conv.run_chunks
+    monkeypatch.setattr(conv, "run_chunks", lambda fn, n, chunks, *a, **k: seen.append(chunks) or real(fn, n, chunks, *a, **k))
+    rng = np.random.default_rng(0)
+    for (n, c_in, c_out, sites), want in (((128, 1, 16, 8), numba.get_num_threads()), ((32, 16, 32, 4), 1)):
+        layer = nn.SharedConv2d(c_in, c_out, 3, padding=1, seed=0)
+        assert 2 * n * sites * sites * layer.params["J"].size < PARALLEL_MIN_FLOPS
+        y = layer.forward(rng.standard_normal((n, c_in, sites, sites)).astype(np.float32))
+        layer.backward(np.ones_like(y))
+        assert seen[-2:] == [want, want]
+
+
 def test_run_chunks_from_several_threads_and_the_spin_wait():
     """Callers on several threads share the worker threads but each gets its own pieces back; the
     poll that workers and callers use before blocking sees a counter reach its target, and gives
