@@ -259,23 +259,24 @@ class _SharedConv(Layer):
             work = flops + ENTRY_FLOPS * (x.size + x.shape[0] * self.out_ch * oh * ow)
             y4 = direct_conv_forward(x4, w4, b, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(work),
                                      self._scratch)
-            flops = max(flops, work // 2)
+            backward_work = max(2 * flops, work)
         else:
             y4 = im2col_conv_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(flops))
+            backward_work = 2 * flops
         y = y4.reshape((x.shape[0], self.out_ch) + geo.out_sites)
-        return y, (x4, w4, y4, geo, x.shape, method, flops)
+        return y, (x4, w4, y4, geo, x.shape, method, backward_work)
 
     def _backward(self, dy, saved):
-        x4, w4, y4, geo, x_shape, method, flops = saved
+        x4, w4, y4, geo, x_shape, method, backward_work = saved
         sh, sw, ph, pw, dh, dw, _, _ = kernel_geometry(geo)
         act = activation_code(self.activation)
         dy4 = dy.reshape(y4.shape)
         if method == "direct":
-            dx4, dw4, db = direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, self.groups, act, n_chunks(2 * flops),
+            dx4, dw4, db = direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, self.groups, act, n_chunks(backward_work),
                                                 self._scratch)
         else:
             dx4, dw4, db = im2col_conv_backward(x4, w4, y4, dy4, sh, sw, ph, pw, dh, dw, self.groups, act,
-                                                n_chunks(2 * flops))
+                                                n_chunks(backward_work))
         grads = {"J": dw4.reshape(self.weight_shape)}
         if self.use_bias:
             grads["b"] = db
