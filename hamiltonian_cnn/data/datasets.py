@@ -5,6 +5,10 @@ X is shaped ``(N, C, *sites)`` (NCHW), float32 by default; y is int64.
 ``"digits"``
     The real 8x8 handwritten digits bundled with scikit-learn (1797 images, 10 classes, no
     download), scaled from 0..16 to [0, 1], with a fixed stratified train/test split.
+``"mnist1d"``
+    MNIST-1D (Greydanus & Kobak 2020): ten 1D templates translated, sheared, scaled and noised,
+    generated offline by the ``mnist1d`` package from its standard arguments (seed 42):
+    4000 training and 1000 test sequences of 40 sites, as (N, 1, 40).
 ``"cat"``
     The textbook toy "is there a cat, and where?": a small pattern (``CAT_TEMPLATE``) planted
     with amplitude 1 at a random site of an image of Gaussian noise. ``task="detect"`` asks
@@ -21,7 +25,7 @@ import numpy as np
 
 from ._validate import as_int, as_seed, check_dtype, describe
 
-__all__ = ["CAT_TEMPLATE", "DATASETS", "cat_info", "load", "load_cat", "load_digits"]
+__all__ = ["CAT_TEMPLATE", "DATASETS", "cat_info", "load", "load_cat", "load_digits", "load_mnist1d"]
 
 #: The default "cat": two ears, a head with two eyes, a chin (4x4, binary).
 CAT_TEMPLATE = np.array(
@@ -36,11 +40,14 @@ CAT_TEMPLATE = np.array(
 CAT_TEMPLATE.setflags(write=False)
 
 
-def load_digits(*, test_size=0.25, seed=0, dtype=np.float32):
+def load_digits(*, test_size=0.25, seed=0, dtype=np.float32, canvas=None, positions=None):
     """The 8x8 handwritten digits, split into train and test, stratified by class.
 
     ``test_size`` is a fraction in (0, 1) or a number of test images; ``seed`` fixes the
     split (same seed, identical arrays). X is (N, 1, 8, 8) in [0, 1], y int64 in 0..9.
+    ``canvas=S`` places every digit at a random position of an S x S canvas of zeros
+    (``place_on_canvas``; ``positions`` restricts the top-left corners, the same for train and
+    test; place the two splits yourself to train on some positions and test on others).
     """
     dt = check_dtype(dtype)
     seed = as_seed(seed)
@@ -72,7 +79,50 @@ def load_digits(*, test_size=0.25, seed=0, dtype=np.float32):
             f"test_size: {test_size!r} does not give a stratified split of {len(y)} images "
             f"in 10 classes ({exc})"
         ) from None
+    if canvas is not None:
+        from .transforms import place_on_canvas
+
+        train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+        X_train = place_on_canvas(X_train, canvas, positions, train_rng)
+        X_test = place_on_canvas(X_test, canvas, positions, test_rng)
+    elif positions is not None:
+        raise ValueError(f"positions: only meaningful with canvas=S, got positions={describe(positions)} and canvas=None")
     return (np.ascontiguousarray(X_train), y_train, np.ascontiguousarray(X_test), y_test)
+
+
+def load_mnist1d(*, shuffle=False, dtype=np.float32):
+    """MNIST-1D (Greydanus & Kobak 2020) with the package's standard arguments and split.
+
+    X is (N, 1, 40), standardised by the generator (mean 0, std 1 over the whole set); 4000
+    training and 1000 test sequences. ``shuffle=True`` gives the fixed-permutation variant
+    (``shuffle_seq``): one permutation of the 40 sites for every sequence, the published
+    control under which a CNN falls from 94 % to 56 % and an MLP stays at 68 %.
+    Generated from the ``mnist1d`` package's seed, nothing is downloaded; the generator seeds
+    numpy's global random state, which is saved and restored around it.
+    """
+    dt = check_dtype(dtype)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle: expected True or False, got {describe(shuffle)}")
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:  # pragma: no cover - mnist1d is a dependency
+        raise ImportError("load('mnist1d') needs the mnist1d package: pip install mnist1d") from exc
+    key = bool(shuffle)
+    if key not in _MNIST1D:
+        args = get_dataset_args()
+        args.shuffle_seq = key
+        state = np.random.get_state()
+        try:
+            data = make_dataset(args)
+        finally:
+            np.random.set_state(state)
+        _MNIST1D[key] = tuple(np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test"))
+    x, y, x_test, y_test = _MNIST1D[key]
+    return (np.ascontiguousarray(x[:, None, :], dtype=dt), y.astype(np.int64),
+            np.ascontiguousarray(x_test[:, None, :], dtype=dt), y_test.astype(np.int64))
+
+
+_MNIST1D: dict = {}  # generated once per process (about 2 s), copied out on every load
 
 
 def _cat_geometry(size, template):
@@ -177,7 +227,7 @@ def load_cat(*, size=16, n_train=1000, n_test=500, noise=0.3, template=None,
     return tuple(out)
 
 
-_LOADERS = {"digits": load_digits, "cat": load_cat}
+_LOADERS = {"digits": load_digits, "mnist1d": load_mnist1d, "cat": load_cat}
 
 #: Names accepted by ``load``.
 DATASETS = tuple(_LOADERS)
@@ -186,7 +236,8 @@ DATASETS = tuple(_LOADERS)
 def load(name, **kwargs):
     """Load a named dataset: ``X_train, y_train, X_test, y_test = load(name, **kwargs)``.
 
-    ``name`` is one of ``DATASETS``; keyword arguments go to ``load_digits`` or ``load_cat``.
+    ``name`` is one of ``DATASETS``; keyword arguments go to ``load_digits``, ``load_mnist1d``
+    or ``load_cat``.
     """
     if not isinstance(name, str):
         raise TypeError(f"name: expected one of {list(DATASETS)}, got {describe(name)}")

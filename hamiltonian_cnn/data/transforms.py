@@ -1,6 +1,7 @@
 """Transforms of image batches that probe what a coupling assumes about space.
 
-``shift`` translates every image by whole pixels (a shared coupling commutes with it, up to the
+``place_on_canvas`` puts small images at random positions of a larger canvas (translated
+digits: where a shared coupling's invariance can show). ``shift`` translates every image by whole pixels (a shared coupling commutes with it, up to the
 edges). ``shuffle_sites`` applies one fixed permutation to the pixel positions: it keeps every
 pixel value but destroys locality, the control under which a local or shared coupling loses its
 advantage over a full one.
@@ -16,7 +17,7 @@ import numpy as np
 
 from ._validate import as_int, as_seed, check_finite, describe
 
-__all__ = ["shift", "shuffle_sites", "site_permutation"]
+__all__ = ["canvas_positions", "place_on_canvas", "shift", "shuffle_sites", "site_permutation"]
 
 
 def _check_images(X, name: str = "X") -> np.ndarray:
@@ -110,3 +111,56 @@ def shuffle_sites(X: np.ndarray, seed: int, inverse: bool = False) -> np.ndarray
     else:
         out = flat[..., perm]
     return out.reshape(X.shape)
+
+
+def canvas_positions(image_shape, canvas, columns=None) -> np.ndarray:
+    """Every top-left corner (row, col) at which an ``image_shape`` (h, w) image fits on an
+    ``canvas`` x ``canvas`` canvas, as an (n, 2) int array; ``columns=(lo, hi)`` keeps the corners
+    with lo <= col < hi (e.g. train on the left half, test on the right)."""
+    h, w = (as_int(s, "image_shape", minimum=1) for s in image_shape)
+    S = as_int(canvas, "canvas", minimum=max(h, w))
+    rows, cols = np.meshgrid(np.arange(S - h + 1), np.arange(S - w + 1), indexing="ij")
+    corners = np.stack([rows.ravel(), cols.ravel()], axis=1)
+    if columns is not None:
+        if not isinstance(columns, (tuple, list)) or len(columns) != 2:
+            raise TypeError(f"columns: expected a pair (lo, hi), got {describe(columns)}")
+        lo, hi = (as_int(c, "columns") for c in columns)
+        corners = corners[(corners[:, 1] >= lo) & (corners[:, 1] < hi)]
+        if len(corners) == 0:
+            raise ValueError(f"columns: no corner column in [{lo}, {hi}) fits; expected a range inside "
+                             f"[0, {S - w + 1})")
+    return corners
+
+
+def place_on_canvas(X, canvas, positions=None, rng=None) -> np.ndarray:
+    """Put each image of X (N, C, h, w) at a random position of a zero canvas (N, C, S, S).
+
+    ``positions`` is an (n, 2) array of allowed top-left corners (default: every corner where
+    the image fits, ``canvas_positions``); each image draws one uniformly with ``rng`` (a
+    Generator or a seed; default seed 0). The input is never modified.
+    """
+    X = _check_images(X)
+    if X.ndim != 4:
+        raise ValueError(f"X: expected 2-D images (N, C, h, w), got shape {X.shape}")
+    h, w = X.shape[2:]
+    S = as_int(canvas, "canvas", minimum=max(h, w))
+    if positions is None:
+        positions = canvas_positions((h, w), S)
+    positions = np.asarray(positions)
+    if positions.ndim != 2 or positions.shape[1] != 2 or len(positions) == 0 or positions.dtype.kind not in "iu":
+        raise ValueError(f"positions: expected an (n, 2) int array of top-left corners, got {describe(positions)}")
+    if positions.min() < 0 or positions[:, 0].max() > S - h or positions[:, 1].max() > S - w:
+        raise ValueError(f"positions: every corner (r, c) must satisfy 0 <= r <= {S - h} and 0 <= c <= {S - w} "
+                         f"for {h}x{w} images on a {S}x{S} canvas")
+    if rng is None or isinstance(rng, (int, np.integer)):
+        rng = np.random.default_rng(as_seed(0 if rng is None else rng))
+    elif not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy Generator, an int seed or None, got {describe(rng)}")
+    corners = positions[rng.integers(len(positions), size=len(X))]
+    out = np.zeros(X.shape[:2] + (S, S), dtype=X.dtype)
+    rows = corners[:, 0, None, None] + np.arange(h)[None, :, None]
+    cols = corners[:, 1, None, None] + np.arange(w)[None, None, :]
+    n = np.arange(len(X))[:, None, None]
+    for c in range(X.shape[1]):
+        out[n, c, rows, cols] = X[:, c]
+    return out

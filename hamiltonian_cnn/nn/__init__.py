@@ -5,6 +5,7 @@ Every layer follows :class:`Layer`: ``forward(x)``, ``backward(dy) -> dx``, ``pa
 """
 
 from .base import ACTIVATIONS, Layer
+from .centring import Centring
 from .conv import SharedConv1d, SharedConv2d
 from .full import FullCoupled
 from .local import LocalConv1d, LocalConv2d
@@ -17,7 +18,7 @@ __all__ = [
     "SharedConv1d", "SharedConv2d", "LocalConv1d", "LocalConv2d", "FullCoupled",
     "ConvTranspose1d", "ConvTranspose2d",
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "GlobalAvgPool", "SpatialPyramidPool",
-    "Flatten",
+    "Flatten", "Centring",
 ]
 
 from .losses import binary_cross_entropy, softmax_cross_entropy  # noqa: E402

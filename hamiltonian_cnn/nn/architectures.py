@@ -18,14 +18,22 @@ import math
 import numpy as np
 
 from .._checks import as_int, check_dtype, choice
-from ..physics.formulas import make_geometry
+from ..physics.formulas import inside_fraction, make_geometry
+from .centring import Centring
 from .model import Model
 
 FAMILIES = ("shared", "local", "full")
-HEADS = ("dense", "sites")
+HEADS = ("dense", "gap", "sites")
+INITS = ("variance", "glorot")
+
+#: the factor on the Glorot/He scale that keeps the field's variance through a block with this
+#: activation: the marginal's slope at h = 0 is 1/4 for the binary ensemble (sigmoid), 1 for the
+#: spin ensemble (tanh) (Glorot & Bengio 2010); He's scale already covers relu
+INIT_GAIN = {"sigmoid": 4.0, "tanh": 1.0, "relu": 1.0, "softplus": 2.0, None: 1.0}
 
 #: training defaults that work out of the box on small data (digits: >= 95 % for shared)
-FIT_DEFAULTS = {"epochs": 30, "batch_size": 32, "lr": 1e-2, "optimizer": "adam", "weight_decay": 0.0}
+FIT_DEFAULTS = {"epochs": 30, "batch_size": 32, "lr": 1e-2, "optimizer": "adam", "weight_decay": 0.0,
+                "schedule": "constant"}
 
 
 def _seeds(seed, n):
@@ -47,10 +55,20 @@ def _check_fit_defaults(fit_defaults):
         _check_hyper(fit_defaults["weight_decay"], "weight_decay")
     if "optimizer" in fit_defaults:
         choice(fit_defaults["optimizer"], "optimizer", OPTIMIZERS)
+    if "schedule" in fit_defaults:
+        from .model import SCHEDULES
+
+        choice(fit_defaults["schedule"], "schedule", SCHEDULES)
 
 
-def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, activation, dtype, seed):
-    """One coupling layer of the given family and its output shape."""
+def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, activation, dtype, seed,
+                    init="glorot"):
+    """One coupling layer of the given family and its output shape.
+
+    init "variance": the layer's Glorot/He weights times INIT_GAIN[activation] / sqrt(the mean
+    fraction of a window inside the input), so that the field's variance is kept through depth
+    even where most of a window lies on padding (a 3x3 window on 1x1 sites sees 1 tap of 9).
+    """
     from . import FullCoupled, LocalConv1d, LocalConv2d, SharedConv1d, SharedConv2d
 
     nd = len(in_shape) - 1
@@ -67,6 +85,10 @@ def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, act
                     dtype=dtype, seed=seed, input_size=in_shape[1:])
     else:
         layer = FullCoupled(in_shape, out_shape, activation=activation, dtype=dtype, seed=seed)
+    if init == "variance":
+        # a full coupling has no padding: every input site is in its fan-in
+        scale = INIT_GAIN[activation] / math.sqrt(inside_fraction(geo) if family != "full" else 1.0)
+        layer.params["J"] *= np.asarray(scale, dtype=layer.params["J"].dtype)
     return layer, out_shape
 
 
@@ -78,22 +100,45 @@ def _pool(nd, window, mode):
     return (AvgPool1d if nd == 1 else AvgPool2d)(window)
 
 
-def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=(16, 32), kernel_size=3, stride=1,
-          padding="same", pool=2, pool_mode="max", hidden=(), activation="sigmoid", head="dense",
-          head_kernel=None, preset=None, dtype=np.float32, seed=0, **fit_defaults) -> Model:
+def default_channels(input_shape) -> tuple[int, ...]:
+    """The default blocks: (16, 32) for up to 15 sites, one more 32-channel block per doubling of
+    the smallest input side beyond 8 (16 sites: 3 blocks, 32: 4), so that the pools bring every
+    input down to a few sites before the head."""
+    smallest = min(input_shape[1:])
+    return (16, 32) + (32,) * max(0, int(math.floor(math.log2(max(smallest, 8) / 8))))
+
+
+def _centring(activation, centring):
+    """Whether blocks pass d - mu forward: by default for the binary ensemble (sigmoid) only."""
+    if centring is None:
+        return activation == "sigmoid"
+    if not isinstance(centring, (bool, np.bool_)):
+        raise TypeError(f"centring: expected True, False or None (centre the sigmoid blocks), got {centring!r}")
+    return bool(centring)
+
+
+def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=None, kernel_size=3, stride=1,
+          padding="same", pool=2, pool_mode="max", hidden=(), activation="sigmoid", centring=None, init="variance",
+          head="dense", head_kernel=None, preset=None, dtype=np.float32, seed=0, **fit_defaults) -> Model:
     """A classifier whose coupling blocks are all ``coupling`` = "shared", "local" or "full".
 
     input_shape: (C, L) or (C, H, W). Each entry of ``channels`` adds a block: a coupling with that
     many output channels and window ``kernel_size`` (stride, padding), then ``activation`` (default
-    the Boltzmann sigmoid), then a ``pool``-wide max/avg pool when the sites allow (None: no pool).
+    the Boltzmann sigmoid), then a ``pool``-wide max/avg pool when the sites allow (None: no pool),
+    then, when ``centring``, a :class:`Centring` that passes d - mu forward (default: for the
+    sigmoid). ``channels=None``: ``default_channels(input_shape)``.
+    init "variance" (default): weights scaled so the field keeps its variance through depth
+    (INIT_GAIN per activation, windows on padding accounted for); "glorot": the layers' own init.
     head "dense": flatten, optional ``hidden`` fully coupled layers, linear logits.
+    head "gap": the mean over sites of each channel (Lin et al. 2014), then ``hidden``, then logits.
     head "sites": a last 1-channel coupling block (window ``head_kernel``, valid padding) whose
     output sites are the classes: the one-hot ensemble over sites ("where is the cat?").
     preset "lenet5": LeCun et al.'s C1-S2-C3-S4-C5-F6 stack (inputs padded up to 32 sites).
-    Extra keywords (epochs, batch_size, lr, optimizer, weight_decay) become ``fit`` defaults.
+    Extra keywords (epochs, batch_size, lr, optimizer, weight_decay, schedule) become ``fit`` defaults.
     """
     choice(coupling, "coupling", FAMILIES)
     choice(head, "head", HEADS)
+    choice(init, "init", INITS)
     dtype = check_dtype(dtype)
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) not in (2, 3):
         raise ValueError(f"input_shape: expected (C, L) or (C, H, W), got {input_shape!r}")
@@ -103,10 +148,13 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=(1
     if unknown:
         raise TypeError(f"build: unexpected keyword(s) {sorted(unknown)}")
     _check_fit_defaults(fit_defaults)
+    centre = _centring(activation, centring)
     nd = len(input_shape) - 1
     if preset is not None:
         choice(preset, "preset", ("lenet5",))
-        return _lenet5(coupling, input_shape, n_classes, activation, dtype, seed, fit_defaults)
+        return _lenet5(coupling, input_shape, n_classes, activation, centre, init, dtype, seed, fit_defaults)
+    if channels is None:
+        channels = default_channels(input_shape)
     channels = tuple(as_int(c, "channels", 1) for c in (channels if isinstance(channels, (tuple, list)) else (channels,)))
     hidden = tuple(as_int(h, "hidden", 1) for h in (hidden if isinstance(hidden, (tuple, list)) else (hidden,)))
     if pool is not None:
@@ -115,12 +163,15 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=(1
     seeds = iter(_seeds(seed, len(channels) + len(hidden) + 2))
     layers, shape = [], input_shape
     for width in channels:
-        layer, shape = _coupling_block(coupling, shape, width, kernel_size, stride, padding, activation, dtype, next(seeds))
+        layer, shape = _coupling_block(coupling, shape, width, kernel_size, stride, padding, activation, dtype,
+                                       next(seeds), init)
         layers.append(layer)
         if pool is not None and pool > 1 and min(shape[1:]) >= pool:
             layers.append(_pool(nd, pool, pool_mode))
             shape = tuple(layers[-1].output_shape(shape))
-    from . import Flatten, FullCoupled
+        if centre:
+            layers.append(Centring(shape[0], dtype=dtype))
+    from . import Flatten, FullCoupled, GlobalAvgPool
 
     if head == "sites":
         k = kernel_size if head_kernel is None else head_kernel
@@ -130,22 +181,36 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=(1
             raise ValueError(f"n_classes: head='sites' gives {n_sites} output sites {shape[1:]}, but n_classes is {n_classes}")
         layers += [layer, Flatten()]
     else:
-        layers.append(Flatten())
-        features = math.prod(shape)
+        layers.append(GlobalAvgPool() if head == "gap" else Flatten())
+        features = shape[0] if head == "gap" else math.prod(shape)
         for width in hidden:
-            layers.append(FullCoupled(features, width, activation=activation, dtype=dtype, seed=next(seeds)))
+            layers.append(_hidden(features, width, activation, init, dtype, next(seeds)))
             features = width
+            if centre:
+                layers.append(Centring(width, dtype=dtype))
         layers.append(FullCoupled(features, n_classes, activation=None, dtype=dtype, seed=next(seeds)))
     meta = {"coupling": coupling, "arch": {"channels": list(channels), "kernel_size": kernel_size, "stride": stride,
                                            "padding": padding, "pool": pool, "pool_mode": pool_mode,
-                                           "hidden": list(hidden), "activation": activation, "head": head},
+                                           "hidden": list(hidden), "activation": activation, "centring": centre,
+                                           "init": init, "head": head},
             "seed": seed}
     return Model(layers, input_shape, n_classes, dtype=dtype, name=f"{coupling}", meta=meta,
                  fit_defaults={**FIT_DEFAULTS, **fit_defaults})
 
 
-def _lenet5(coupling, input_shape, n_classes, activation, dtype, seed, fit_defaults):
-    """LeNet-5 (LeCun et al. 1998): C1 6@5 - S2 avg2 - C3 16@5 - S4 avg2 - C5 120@5 - F6 84 - out."""
+def _hidden(features, width, activation, init, dtype, seed):
+    """A fully coupled hidden layer, its weights scaled by INIT_GAIN under init "variance"."""
+    from . import FullCoupled
+
+    layer = FullCoupled(features, width, activation=activation, dtype=dtype, seed=seed)
+    if init == "variance":
+        layer.params["J"] *= np.asarray(INIT_GAIN[activation], dtype=layer.params["J"].dtype)
+    return layer
+
+
+def _lenet5(coupling, input_shape, n_classes, activation, centre, init, dtype, seed, fit_defaults):
+    """LeNet-5 (LeCun et al. 1998): C1 6@5 - S2 avg2 - C3 16@5 - S4 avg2 - C5 120@5 - F6 84 - out,
+    with a Centring after each block when ``centre``."""
     from . import Flatten, FullCoupled
 
     nd = len(input_shape) - 1
@@ -153,13 +218,21 @@ def _lenet5(coupling, input_shape, n_classes, activation, dtype, seed, fit_defau
     seeds = iter(_seeds(seed, 6))
     layers, shape = [], input_shape
     for width, padding in ((6, pad), (16, 0)):
-        layer, shape = _coupling_block(coupling, shape, width, 5, 1, padding, activation, dtype, next(seeds))
+        layer, shape = _coupling_block(coupling, shape, width, 5, 1, padding, activation, dtype, next(seeds), init)
         layers += [layer, _pool(nd, 2, "avg")]
         shape = tuple(layers[-1].output_shape(shape))
-    layer, shape = _coupling_block(coupling, shape, 120, min(5, min(shape[1:])), 1, 0, activation, dtype, next(seeds))
+        if centre:
+            layers.append(Centring(shape[0], dtype=dtype))
+    layer, shape = _coupling_block(coupling, shape, 120, min(5, min(shape[1:])), 1, 0, activation, dtype,
+                                   next(seeds), init)
     layers += [layer, Flatten()]
-    layers.append(FullCoupled(math.prod(shape), 84, activation=activation, dtype=dtype, seed=next(seeds)))
+    if centre:
+        layers.append(Centring(math.prod(shape), dtype=dtype))
+    layers.append(_hidden(math.prod(shape), 84, activation, init, dtype, next(seeds)))
+    if centre:
+        layers.append(Centring(84, dtype=dtype))
     layers.append(FullCoupled(84, n_classes, activation=None, dtype=dtype, seed=next(seeds)))
-    meta = {"coupling": coupling, "arch": {"preset": "lenet5", "activation": activation}, "seed": seed}
+    meta = {"coupling": coupling, "arch": {"preset": "lenet5", "activation": activation, "centring": centre,
+                                           "init": init}, "seed": seed}
     return Model(layers, input_shape, n_classes, dtype=dtype, name=f"lenet5-{coupling}", meta=meta,
                  fit_defaults={**FIT_DEFAULTS, **fit_defaults})

@@ -15,13 +15,14 @@ import time
 import numpy as np
 from scipy import special
 
-from .._checks import DivergenceError, as_float_array, as_int, as_path, as_rng, check_dtype
+from .._checks import DivergenceError, as_float_array, as_int, as_path, as_rng, check_dtype, choice
 from .._io import atomic_write_bytes
 from . import ahead
 from .losses import _labels, softmax_cross_entropy
 from .optim import make_optimizer
 
 FORMAT_VERSION = 1
+SCHEDULES = ("constant", "cosine")
 
 
 class Model:
@@ -175,7 +176,7 @@ class Model:
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, epochs=None, batch_size=None, lr=None, optimizer=None, seed=None, progress=True,
-            validation=None, weight_decay=None, clip_norm=None, momentum=0.9):
+            validation=None, weight_decay=None, clip_norm=None, momentum=0.9, schedule=None):
         """Minimise the cross-entropy (KL(P_data || Q_J) up to a constant) by mini-batch descent.
 
         Defaults for epochs, batch_size, lr, optimizer and weight_decay come from ``build``.
@@ -190,6 +191,7 @@ class Model:
         lr = d.get("lr", 1e-2) if lr is None else lr
         optimizer = d.get("optimizer", "adam") if optimizer is None else optimizer
         weight_decay = d.get("weight_decay", 0.0) if weight_decay is None else weight_decay
+        schedule = choice(d.get("schedule", "constant") if schedule is None else schedule, "schedule", SCHEDULES)
         X = self._check_X(X)
         y = _labels(y, len(X), self.n_classes)
         if validation is not None:
@@ -210,13 +212,18 @@ class Model:
 
             bar = tqdm(total=epochs * n_batches, desc=f"fit {self.name}", unit="batch", leave=False)
         start = time.perf_counter()
+        step, total_steps = 0, epochs * n_batches
         self._compile_ahead()
+        self._set_training(True)
         try:
             for _ in range(epochs):
                 t0 = time.perf_counter()
                 order = rng.permutation(n)
                 total_loss, correct = 0.0, 0
                 for b in range(n_batches):
+                    if schedule == "cosine":
+                        opt.lr = lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+                    step += 1
                     idx = order[b * batch_size:(b + 1) * batch_size]
                     logits = self.forward(X[idx])
                     loss, dlogits = softmax_cross_entropy(logits, y[idx])
@@ -239,10 +246,17 @@ class Model:
                         post["val_acc"] = f"{history['val_accuracy'][-1]:.3f}"
                     bar.set_postfix(post)
         finally:
+            self._set_training(False)
             if bar is not None:
                 bar.close()
         history["wall_time"] = time.perf_counter() - start
         return history
+
+    def _set_training(self, on: bool) -> None:
+        """Training mode for layers with running statistics (Centring updates its offsets only then)."""
+        for layer in self.layers:
+            if hasattr(layer, "training"):
+                layer.training = on
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict:
@@ -269,6 +283,8 @@ class Model:
         for i, layer in enumerate(self.layers):
             for key, value in layer.params.items():
                 arrays[f"layer{i}/{key}"] = value
+            for key, value in getattr(layer, "state", {}).items():
+                arrays[f"layer{i}/state/{key}"] = value
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         atomic_write_bytes(path, buffer.getvalue())
@@ -310,6 +326,12 @@ def load(path) -> Model:
                 if value.dtype.kind not in "fiu" or not np.all(np.isfinite(value)):
                     raise ValueError(f"layer {i} parameter {key!r} is not finite real numbers (dtype {value.dtype})")
                 layer.params[key][...] = value
+            for key in getattr(layer, "state", {}):
+                value = arrays[f"layer{i}/state/{key}"]
+                if value.shape != layer.state[key].shape or not np.all(np.isfinite(value)):
+                    raise ValueError(f"layer {i} state {key!r} has shape {value.shape}, expected finite "
+                                     f"numbers of shape {layer.state[key].shape}")
+                layer.state[key][...] = value
             layers.append(layer)
         return Model(layers, cfg["input_shape"], cfg["n_classes"], dtype=cfg["dtype"], name=cfg["name"],
                      meta=cfg.get("meta"), fit_defaults=cfg.get("fit_defaults"))

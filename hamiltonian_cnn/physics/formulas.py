@@ -106,6 +106,17 @@ def make_geometry(in_sites, kernel, stride=1, padding=0, dilation=1) -> Geometry
     return Geometry(in_sites, kernel, stride, pads, dilation, tuple(out))
 
 
+def inside_fraction(geo: Geometry) -> float:
+    """The mean fraction of a window's taps that fall inside the input (not on padding), over
+    all output sites: the field h_IJ sums fan_in * inside_fraction terms on average, which is
+    what an initialisation that keeps the field's variance must divide by. 1 without padding."""
+    fraction = 1.0
+    for n, k, s, (p0, _), d, m in zip(geo.in_sites, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.out_sites):
+        i = s * np.arange(m)[:, None] + d * np.arange(k)[None, :] - p0
+        fraction *= float(np.mean((i >= 0) & (i < n)))
+    return fraction
+
+
 def normalize_padding(padding, in_sites, kernel, stride, dilation) -> tuple[tuple[int, int], ...]:
     """Padding as one (start, end) pair per axis."""
     nd = len(in_sites)

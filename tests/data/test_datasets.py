@@ -104,7 +104,7 @@ def test_digits_bad_arguments(kwargs, exc, words):
 
 
 def test_datasets_names():
-    assert DATASETS == ("digits", "cat")
+    assert DATASETS == ("digits", "mnist1d", "cat")
 
 
 def test_unknown_name_names_argument_value_and_choices():
