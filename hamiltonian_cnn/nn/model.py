@@ -214,7 +214,7 @@ class Model:
         start = time.perf_counter()
         step, total_steps = 0, epochs * n_batches
         self._compile_ahead()
-        self._set_training(True)
+        self.set_training(True)
         try:
             for _ in range(epochs):
                 t0 = time.perf_counter()
@@ -246,13 +246,13 @@ class Model:
                         post["val_acc"] = f"{history['val_accuracy'][-1]:.3f}"
                     bar.set_postfix(post)
         finally:
-            self._set_training(False)
+            self.set_training(False)
             if bar is not None:
                 bar.close()
         history["wall_time"] = time.perf_counter() - start
         return history
 
-    def _set_training(self, on: bool) -> None:
+    def set_training(self, on: bool) -> None:
         """Training mode for layers with running statistics (Centring updates its offsets only then)."""
         for layer in self.layers:
             if hasattr(layer, "training"):

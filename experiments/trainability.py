@@ -1,0 +1,243 @@
+"""Which Boltzmann networks train? Ensemble x depth x input size x initialisation.
+
+    python experiments/trainability.py            # 3 seeds, depths 2/4/8, canvases 8/16/32 (about 40 min)
+    python experiments/trainability.py --quick    # under two minutes on 2 cores
+
+Every cell builds the default shared network (``hc.models.build``, blocks of 16 channels, one per
+depth step, 3x3 windows, 'same' padding, 2x2 max pools while the sites allow, dense head) on the
+real 8x8 digits placed at random positions of an S x S canvas (S = 8: the digits as they are),
+and trains it with the default ``fit`` (Adam, lr 1e-2, batch 32). The factors:
+
+    ensemble  binary   sigmoid, <d> passed forward as it is
+              centred  sigmoid, d - mu passed forward (Centring; mu a running mean per channel)
+              spin     tanh (the spin ensemble: tanh h = 2 sigmoid(2h) - 1)
+              relu     the non-Boltzmann reference
+    init      glorot   the layers' own Glorot (He for relu) uniform weights
+              variance Glorot/He times the marginal's inverse slope at h = 0 (4 for the sigmoid) and
+                       1/sqrt(the fraction of each window inside the input), so the field keeps its
+                       variance through depth (build's default)
+
+Per cell: final test accuracy, the loss per epoch, and the gradient norm of every coupling
+layer on a fixed batch of 256 training images, at initialisation and after one epoch (measured on
+a twin of the network, so that the trained network sees exactly the default ``fit``).
+Writes results.json (a "records" list, one record per cell, plus provenance) and figures to
+--out, atomically; a killed run restarted with the same --out skips the finished cells.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import time
+
+import numpy as np
+
+import hamiltonian_cnn as hc
+from hamiltonian_cnn.sweep import CellStore, atomic_savefig, atomic_write_json, check_cli_args, provenance, run_cells
+
+ENSEMBLES = {"binary": ("sigmoid", False), "centred": ("sigmoid", True), "spin": ("tanh", False),
+             "relu": ("relu", False)}
+INITS = ("glorot", "variance")
+GRAD_BATCH = 256
+
+
+@functools.lru_cache(maxsize=4)
+def dataset(canvas: int):
+    if canvas == 8:
+        return hc.data.load("digits")
+    return hc.data.load("digits", canvas=canvas)
+
+
+def make_model(cell):
+    activation, centring = ENSEMBLES[cell["ensemble"]]
+    X_train = dataset(cell["canvas"])[0]
+    return hc.models.build("shared", input_shape=X_train.shape[1:], n_classes=10, channels=(16,) * cell["depth"],
+                           activation=activation, centring=centring, init=cell["init"], seed=cell["seed"])
+
+
+def gradient_norms(model, X, y):
+    """|dL/dJ| of every coupling layer on (X, y); the centring offsets are first set from X."""
+    model.set_training(True)
+    model.forward(X)  # a first training-mode forward sets the offsets mu to the batch means
+    model.set_training(False)
+    model.loss_and_grad(X, y)
+    return [float(np.linalg.norm(layer.grads["J"])) for layer in model.layers if "J" in layer.params]
+
+
+def run_cell(cell):
+    X_train, y_train, X_test, y_test = dataset(cell["canvas"])
+    if cell["n_train"] < len(y_train):
+        pick = np.random.default_rng(cell["seed"]).permutation(len(y_train))[:cell["n_train"]]
+        X_train, y_train = X_train[pick], y_train[pick]
+    Xg, yg = X_train[:GRAD_BATCH], y_train[:GRAD_BATCH]
+    twin = make_model(cell)
+    grad_init = gradient_norms(twin, Xg, yg)
+    twin.fit(X_train, y_train, epochs=1, seed=cell["seed"], progress=False)
+    grad_epoch1 = gradient_norms(twin, Xg, yg)
+    model = make_model(cell)
+    t0 = time.perf_counter()
+    history = model.fit(X_train, y_train, epochs=cell["epochs"], seed=cell["seed"], progress=False)
+    return {"test_accuracy": model.score(X_test, y_test), "train_accuracy": model.score(X_train, y_train),
+            "loss": history["loss"], "grad_norm_init": grad_init, "grad_norm_epoch1": grad_epoch1,
+            "n_params": model.n_params, "train_time": time.perf_counter() - t0}
+
+
+def summarise(records):
+    """Mean, std and a 95% t-interval of the test accuracy per (ensemble, init, depth, canvas)."""
+    from scipy import stats
+
+    groups = {}
+    for r in records:
+        groups.setdefault((r["ensemble"], r["init"], r["depth"], r["canvas"]), []).append(r["test_accuracy"])
+    out = []
+    for (ensemble, init, depth, canvas), accs in sorted(groups.items()):
+        a = np.asarray(accs)
+        half = float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else None
+        out.append({"ensemble": ensemble, "init": init, "depth": depth, "canvas": canvas, "n_seeds": len(a),
+                    "mean": float(a.mean()), "ci95": half, "min": float(a.min()), "max": float(a.max())})
+    return out
+
+
+def figures(out, records, summary, args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"binary": "tab:red", "centred": "tab:blue", "spin": "tab:green", "relu": "tab:gray"}
+    fig, axes = plt.subplots(1, len(args.canvases), figsize=(4.2 * len(args.canvases), 3.6), squeeze=False)
+    for ax, canvas in zip(axes[0], args.canvases):
+        for ensemble in args.ensembles:
+            for init, style in (("variance", "-"), ("glorot", ":")):
+                rows = [s for s in summary if s["ensemble"] == ensemble and s["init"] == init and s["canvas"] == canvas]
+                if not rows or init not in args.inits:
+                    continue
+                depth = [s["depth"] for s in rows]
+                mean = np.array([s["mean"] for s in rows])
+                ci = np.array([s["ci95"] or 0.0 for s in rows])
+                ax.errorbar(depth, mean, yerr=ci, fmt="o" + style, color=colours[ensemble], capsize=3,
+                            label=f"{ensemble}, {init}")
+        ax.axhline(0.1, color="k", lw=0.5, ls="--")
+        ax.set_title(f"digits on a {canvas}x{canvas} canvas" if canvas > 8 else "digits 8x8")
+        ax.set_xlabel("coupling blocks")
+        ax.set_xticks(args.depths)
+        ax.set_ylim(0, 1.02)
+    axes[0][0].set_ylabel("test accuracy (mean, 95% CI)")
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    atomic_savefig(fig, os.path.join(out, "trainability.png"), dpi=120)
+    plt.close(fig)
+
+    depth, canvas = max(args.depths), min(args.canvases)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ensemble in args.ensembles:
+        for init, style in (("variance", "-"), ("glorot", ":")):
+            rows = [r for r in records if r["ensemble"] == ensemble and r["init"] == init and r["depth"] == depth
+                    and r["canvas"] == canvas]
+            if not rows:
+                continue
+            g = np.exp(np.mean(np.log(np.maximum([r["grad_norm_init"] for r in rows], 1e-30)), axis=0))
+            axes[0].semilogy(np.arange(1, len(g) + 1), g, style, marker="o", color=colours[ensemble],
+                             label=f"{ensemble}, {init}")
+            loss = np.mean([r["loss"] for r in rows], axis=0)
+            axes[1].plot(np.arange(1, len(loss) + 1), loss, style, color=colours[ensemble])
+    axes[0].set_xlabel("coupling layer (input first)")
+    axes[0].set_ylabel("|dL/dJ| at initialisation")
+    axes[0].set_title(f"{depth} blocks, {canvas}x{canvas}")
+    axes[0].legend(fontsize=7)
+    axes[1].axhline(np.log(10), color="k", lw=0.5, ls="--")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("training loss")
+    axes[1].set_title("ln 10 = chance")
+    fig.tight_layout()
+    atomic_savefig(fig, os.path.join(out, "trainability_gradients.png"), dpi=120)
+    plt.close(fig)
+
+
+def _ints(p, text, name):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        p.error(f"--{name}: expected comma-separated integers, got {text!r}")
+    if not values or any(v < 1 for v in values):
+        p.error(f"--{name}: expected integers >= 1, got {text!r}")
+    return values
+
+
+def _names(p, text, name, allowed):
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values or any(v not in allowed for v in values):
+        p.error(f"--{name}: expected a subset of {','.join(allowed)}, got {text!r}")
+    return values
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ensembles", default=",".join(ENSEMBLES), help="subset of binary,centred,spin,relu")
+    p.add_argument("--inits", default=",".join(INITS), help="subset of glorot,variance")
+    p.add_argument("--depths", default="2,4,8", help="coupling blocks (16 channels each)")
+    p.add_argument("--canvases", default="8,16,32", help="canvas sides (8: the digits as they are)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (seed .. seed + seeds - 1)")
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 30, the fit default; --quick 8)")
+    p.add_argument("--n-train", type=int, default=None, help="training images (default all 1347; --quick 600)")
+    p.add_argument("--quick", action="store_true", help="depths 2,8, canvases 8,16, 1 seed, 8 epochs, 600 images")
+    p.add_argument("--out", default=None, help="output folder (default experiments/results/trainability/<time>)")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.quick:
+        if args.depths == p.get_default("depths"):
+            args.depths = "2,8"
+        if args.canvases == p.get_default("canvases"):
+            args.canvases = "8,16"
+        args.seeds = 1 if args.seeds == p.get_default("seeds") else args.seeds
+        args.epochs = 8 if args.epochs is None else args.epochs
+        args.n_train = 600 if args.n_train is None else args.n_train
+    args.epochs = 30 if args.epochs is None else args.epochs
+    args.n_train = 1347 if args.n_train is None else args.n_train
+    if args.seeds < 1 or args.epochs < 1 or args.n_train < 10:
+        p.error("--seeds and --epochs must be >= 1, --n-train >= 10")
+    args.ensembles = _names(p, args.ensembles, "ensembles", tuple(ENSEMBLES))
+    args.inits = _names(p, args.inits, "inits", INITS)
+    args.depths = _ints(p, args.depths, "depths")
+    args.canvases = _ints(p, args.canvases, "canvases")
+    if any(c < 8 for c in args.canvases):
+        p.error(f"--canvases: a canvas holds an 8x8 digit, expected sides >= 8, got {args.canvases}")
+    check_cli_args(p, args)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "trainability",
+                                   time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    cells = [{"ensemble": e, "init": i, "depth": d, "canvas": c, "seed": args.seed + k, "epochs": args.epochs,
+              "n_train": args.n_train}
+             for c in args.canvases for d in args.depths for e in args.ensembles for i in args.inits
+             for k in range(args.seeds)]
+    results = run_cells(run_cell, cells, CellStore(out), progress=not args.no_progress, desc="trainability")
+    records = [{**c, **r} for c, r in zip(cells, results)]
+    summary = summarise(records)
+    report = {"question": "Which Boltzmann networks train: ensemble x depth x input size x initialisation",
+              "records": records, "summary": summary,
+              "provenance": provenance(args, seed=args.seed, wall_time=time.perf_counter() - t0)}
+    atomic_write_json(os.path.join(out, "results.json"), report)
+    figures(out, records, summary, args)
+    print(f"\ntest accuracy, mean over {args.seeds} seed(s) (95% CI), {args.epochs} epochs, {args.n_train} images")
+    header = "  ensemble  init      " + "".join(f"  d={d:<2d} S={c:<3d}   " for c in args.canvases for d in args.depths)
+    print(header)
+    for e in args.ensembles:
+        for i in args.inits:
+            row = {(s["depth"], s["canvas"]): s for s in summary if s["ensemble"] == e and s["init"] == i}
+            cells_txt = "".join(f"  {row[(d, c)]['mean']:.3f}" + (f"+-{row[(d, c)]['ci95']:.3f}" if args.seeds > 1 else "      ")
+                                + "  " for c in args.canvases for d in args.depths)
+            print(f"  {e:8s}  {i:8s}{cells_txt}")
+    print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - t0:.1f} s)")
+    return report
+
+
+if __name__ == "__main__":
+    main()
