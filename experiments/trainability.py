@@ -124,8 +124,9 @@ def figures(out, records, summary, args):
         ax.set_xticks(args.depths)
         ax.set_ylim(0, 1.02)
     axes[0][0].set_ylabel("test accuracy (mean, 95% CI)")
-    axes[0][-1].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0, 0.85, 1))
+    fig.legend(handles, labels, fontsize=7, loc="center right")
     atomic_savefig(fig, os.path.join(out, "trainability.png"), dpi=120)
     plt.close(fig)
 

@@ -118,8 +118,8 @@ def load_mnist1d(*, shuffle=False, dtype=np.float32):
             np.random.set_state(state)
         _MNIST1D[key] = tuple(np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test"))
     x, y, x_test, y_test = _MNIST1D[key]
-    return (np.ascontiguousarray(x[:, None, :], dtype=dt), y.astype(np.int64),
-            np.ascontiguousarray(x_test[:, None, :], dtype=dt), y_test.astype(np.int64))
+    return (np.array(x[:, None, :], dtype=dt, order="C", copy=True), y.astype(np.int64),
+            np.array(x_test[:, None, :], dtype=dt, order="C", copy=True), y_test.astype(np.int64))
 
 
 _MNIST1D: dict = {}  # generated once per process (about 2 s), copied out on every load

@@ -26,14 +26,17 @@ class Centring(Layer):
 
     ``rate`` is the weight of a new batch mean in the running mean (Melchior et al.'s sliding
     factor nu). In training mode (``training = True``, set by ``Model.fit``) each forward first
-    subtracts mu, then moves mu towards the batch mean (the first batch sets it); otherwise mu is
-    left as it is. So a forward in training mode computes the same function as one outside it.
+    subtracts mu, then moves mu towards the batch mean; otherwise mu is left as it is. So after the
+    first batch (which sets mu to its own mean before subtracting it) a forward in training mode
+    computes the same function as one outside it.
     """
 
     def __init__(self, channels, rate=0.1, dtype=np.float32):
         super().__init__(dtype)
         self.channels = as_int(channels, "channels", 1)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0.0 < float(rate) <= 1.0:
+        if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, float, np.integer, np.floating)):
+            raise TypeError(f"rate: expected a number in (0, 1], got {rate!r}")
+        if not 0.0 < float(rate) <= 1.0:
             raise ValueError(f"rate: expected a number in (0, 1], got {rate!r}")
         self.rate = float(rate)
         self.training = False
@@ -68,7 +71,7 @@ class Centring(Layer):
             if int(self.state["updates"]) == 0:
                 mu[...] = batch_mean
         y = x - mu.reshape((1, -1) + (1,) * (x.ndim - 2))
-        if self.training:  # after the subtraction: a batch's output never depends on the batch's own mean
+        if self.training:  # after the subtraction: past the first batch, no output depends on its batch's mean
             if int(self.state["updates"]) > 0:
                 mu[...] = (1.0 - self.rate) * mu + self.rate * batch_mean
             self.state["updates"] += 1
