@@ -5,15 +5,9 @@ window (local), make them the same at every site (shared = convolution), and the
 weight of d_IJ = 1 is sigmoid(conv(x) + bias). See papers/hamiltonian_cnn.md.
 """
 
-from ._numba_cache import configure_cache_dir as _configure_cache_dir
-from ._numba_cache import configure_threading_layer as _configure_threading_layer
-
-_configure_cache_dir()
-_configure_threading_layer()
-
-from ._version import __version__  # noqa: E402
-from . import data, models, nn, physics  # noqa: E402
-from .physics import (  # noqa: E402
+from ._version import __version__
+from . import data, models, nn, physics
+from .physics import (
     FullCoupling,
     Hamiltonian,
     LocalCoupling,

@@ -19,23 +19,16 @@ from ..kernels.tiles import TILE_ROWS
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import make_geometry, normalize_padding
 from .base import (
-    ENTRY_FLOPS,
     Layer,
     activation_code,
-    array_type,
     as4d,
-    blas_single_thread,
     init_weight,
-    int_type,
     jsonable,
     kernel_geometry,
-    n_chunks,
-    pieces_per_thread,
-    run_chunks,
-    scratch,
     seed_config,
     spatial_shape,
 )
+from .runtime import blas_single_thread, n_chunks, pieces_per_thread, run_chunks, scratch
 
 
 METHODS = ("auto", "direct", "im2col")
@@ -185,21 +178,10 @@ def check_padding(padding, nd: int, kernel, stride, dilation):
     return padding if isinstance(padding, str) else jsonable(padding)
 
 
-def conv_backward_kernels(dtype, method: str) -> list:
-    """The kernel (and its argument types) that direct_conv_backward / im2col_conv_backward call."""
-    a, f, i = (lambda nd: array_type(dtype, nd)), (lambda nd: array_type(np.float64, nd)), int_type()
-    if method == "direct":  # x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, dw_acc, db_acc, work, offs
-        return [(direct_backward, (a(4), a(3), a(3), a(4), a(4)) + (i,) * 8
-                 + (a(4), f(3), f(1), a(1), array_type(np.int64, 1)))]
-    # x, weight, y, dy, sh, sw, ph, pw, dh, dw, groups, act, dx
-    return [(im2col_backward, (a(4),) * 4 + (i,) * 8 + (a(4),))]
-
-
 class _SharedConv(Layer):
     nd = 2
     #: "auto" (by stride, see conv_method), or force "direct" / "im2col" (the tests run both)
     _method = "auto"
-    _slow_to_compile = True
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  activation="sigmoid", dtype=np.float32, seed=None, bias=True):
@@ -254,20 +236,15 @@ class _SharedConv(Layer):
         method = conv_method(self.stride, self._method)
         flops = 2 * x.shape[0] * oh * ow * w.size  # multiply-adds of the field, times 2
         if method == "direct":
-            # its time goes to the entries it moves as much as to its multiply-adds; the backward
-            # (twice the flops) runs on as many threads as the forward, at least
-            work = flops + ENTRY_FLOPS * (x.size + x.shape[0] * self.out_ch * oh * ow)
-            y4 = direct_conv_forward(x4, w4, b, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(work),
+            y4 = direct_conv_forward(x4, w4, b, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(flops),
                                      self._scratch)
-            backward_work = max(2 * flops, work)
         else:
             y4 = im2col_conv_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(flops))
-            backward_work = 2 * flops
         y = y4.reshape((x.shape[0], self.out_ch) + geo.out_sites)
-        return y, (x4, w4, y4, geo, x.shape, method, backward_work)
+        return y, (x4, w4, y4, geo, x.shape, method, 2 * flops)
 
     def _backward(self, dy, saved):
-        x4, w4, y4, geo, x_shape, method, backward_work = saved
+        x4, w4, y4, geo, x_shape, method, backward_work = saved  # the backward: twice the forward's flops
         sh, sw, ph, pw, dh, dw, _, _ = kernel_geometry(geo)
         act = activation_code(self.activation)
         dy4 = dy.reshape(y4.shape)
@@ -281,9 +258,6 @@ class _SharedConv(Layer):
         if self.use_bias:
             grads["b"] = db
         return dx4.reshape(x_shape), grads
-
-    def backward_kernels(self, dtype) -> list:
-        return conv_backward_kernels(dtype, conv_method(self.stride, self._method))
 
     def coupling(self) -> SharedCoupling:
         """The physics object with the current params (copies): its field is this layer before g."""

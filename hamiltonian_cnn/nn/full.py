@@ -19,9 +19,7 @@ from ..physics.couplings import FullCoupling
 from .base import (
     Layer,
     activation_code,
-    array_type,
     init_weight,
-    int_type,
     jsonable,
     sample_shape,
     seed_config,
@@ -85,9 +83,6 @@ class FullCoupled(Layer):
         x2 = x.reshape(x.shape[0], self.in_size)
         y2 = full_forward(x2, w, b, activation_code(self.activation))
         return y2.reshape((x.shape[0],) + self.out_shape), (x2, w, y2, x.shape)
-
-    def backward_kernels(self, dtype) -> list:  # y, dy, act, delta
-        return [(delta_from_output, (array_type(dtype, 1),) * 2 + (int_type(), array_type(dtype, 1)))]
 
     def _backward(self, dy, saved):
         x2, w, y2, x_shape = saved

@@ -19,17 +19,13 @@ from ..physics.formulas import make_geometry
 from .base import (
     Layer,
     activation_code,
-    array_type,
     as4d,
     init_weight,
-    int_type,
     kernel_geometry,
-    n_chunks,
-    run_chunks,
-    scratch,
     seed_config,
     spatial_shape,
 )
+from .runtime import n_chunks, run_chunks, scratch
 from .conv import check_padding
 
 
@@ -162,17 +158,7 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
     return dx4.reshape(shapes[0]), dweight.reshape(shapes[1]), db.reshape(shapes[2]).astype(x4.dtype)
 
 
-def local_backward_kernels(dtype) -> list:
-    """The kernels (and their argument types) that local_conv_backward calls."""
-    a, i = (lambda nd: array_type(dtype, nd)), int_type()
-    # x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo, g_hi, m, act, laid_out, dx, dweight, db, work, offs
-    sites = (a(4), a(3), a(4), a(4)) + (i,) * 13 + (a(4), a(3), array_type(np.float64, 2), a(1),
-                                                     array_type(np.int64, 1))
-    return [(local_backward_sites, sites), (reach, (i,) * 5)]
-
-
 class _LocalConv(Layer):
-    _slow_to_compile = True
     nd = 2
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, activation="sigmoid",
@@ -244,9 +230,6 @@ class _LocalConv(Layer):
         if self.use_bias:
             grads["b"] = db3.reshape(self.bias_shape)
         return dx4.reshape(x_shape), grads
-
-    def backward_kernels(self, dtype) -> list:
-        return local_backward_kernels(dtype)
 
     def coupling(self) -> LocalCoupling:
         """The physics object with the current params (copies): its field is this layer before g."""

@@ -17,7 +17,6 @@ from scipy import special
 
 from .._checks import DivergenceError, as_float_array, as_int, as_path, as_rng, check_dtype, choice
 from .._io import atomic_write_bytes
-from . import ahead
 from .losses import _labels, softmax_cross_entropy
 from .optim import make_optimizer
 
@@ -127,24 +126,10 @@ class Model:
     def loss_and_grad(self, X, y):
         """Cross-entropy on (X, y) and the gradients of every layer (in ``grads``)."""
         X = self._check_X(X)
-        self._compile_ahead()
         logits = self.forward(X)
         loss, dlogits = softmax_cross_entropy(logits, y)
         self.backward(dlogits)
         return loss
-
-    def _compile_ahead(self) -> None:
-        """Before the first training step: a helper process compiles the backward kernels while
-        this one compiles the forward (nn/ahead.py)."""
-        if not self.__dict__.get("_ahead_asked"):
-            self._ahead_asked = True
-            ahead.request(self.backward_kernels())
-
-    def backward_kernels(self) -> list:
-        """The kernels ``backward`` calls (Layer.backward_kernels), those slowest to compile first
-        (the coupling layers'), each group in the order backward reaches them."""
-        layers = sorted(self.layers[::-1], key=lambda layer: not layer._slow_to_compile)  # stable: keeps the order
-        return [k for layer in layers for k in layer.backward_kernels(self.dtype)]
 
     def decision_function(self, X, batch_size=256) -> np.ndarray:
         """Logits for X, computed in batches."""
@@ -213,7 +198,6 @@ class Model:
             bar = tqdm(total=epochs * n_batches, desc=f"fit {self.name}", unit="batch", leave=False)
         start = time.perf_counter()
         step, total_steps = 0, epochs * n_batches
-        self._compile_ahead()
         self.set_training(True)
         try:
             for _ in range(epochs):

@@ -20,7 +20,7 @@ import numpy as np
 from .._checks import as_int, as_int_tuple, choice
 from ..kernels.pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 from ..physics.formulas import make_geometry, normalize_padding
-from .base import Layer, array_type, as4d, int_type, jsonable, sample_shape, spatial_shape
+from .base import Layer, as4d, jsonable, sample_shape, spatial_shape
 
 
 def _fixed_axis(size, kernel, stride, pad_start, count):
@@ -85,9 +85,6 @@ class _Pool(Layer):
 
 
 class _MaxPool(_Pool):
-    def backward_kernels(self, dtype) -> list:  # dy, argmax, height, width
-        return [(max_pool_backward, (array_type(dtype, 4), array_type(np.int64, 4), int_type(), int_type()))]
-
     def _forward(self, x):
         geo, windows = self._geometry(x.shape[2:])
         x4 = as4d(x)
@@ -104,10 +101,6 @@ class _MaxPool(_Pool):
 
 
 class _AvgPool(_Pool):
-    def backward_kernels(self, dtype) -> list:  # dy, the windows' r0, r1, c0, c1, divisor, height, width
-        windows = (array_type(np.int64, 1),) * 4
-        return [(avg_pool_backward, (array_type(dtype, 4),) + windows + (array_type(np.float64, 2), int_type(), int_type()))]
-
     def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True, dtype=None):
         super().__init__(kernel_size, stride, padding, dtype)
         if not isinstance(count_include_pad, (bool, np.bool_)):

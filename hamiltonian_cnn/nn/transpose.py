@@ -24,11 +24,10 @@ from .base import (
     as4d,
     init_weight,
     kernel_geometry,
-    n_chunks,
-    run_chunks,
     seed_config,
     spatial_shape,
 )
+from .runtime import n_chunks, run_chunks
 from .conv import check_padding
 
 

@@ -373,7 +373,7 @@ def test_run_chunks_order_errors_and_thread_count():
     and small calls stay on the calling thread."""
     import numba
 
-    from hamiltonian_cnn.nn.base import PARALLEL_MIN_FLOPS, n_chunks, run_chunks
+    from hamiltonian_cnn.nn.runtime import PARALLEL_MIN_FLOPS, n_chunks, run_chunks
 
     for n, chunks in ((10, 3), (2, 5), (7, 1), (100, 2)):
         pieces = run_chunks(lambda slot, t, a, b: (t, a, b, slot), n, chunks)
@@ -392,15 +392,13 @@ def test_run_chunks_order_errors_and_thread_count():
     assert n_chunks(PARALLEL_MIN_FLOPS) == numba.get_num_threads() == n_chunks()
 
 
-def test_direct_conv_threads_count_the_entries_it_moves(monkeypatch):
-    """A direct convolution with few input channels is parallel when its entries take the time (128
-    samples of 1 -> 16 channels on 8x8 sites: 2.4 MFLOP, under PARALLEL_MIN_FLOPS), and stays on one
-    thread when neither its entries nor its multiply-adds are many (32 samples of 16 -> 32 channels
-    on 4x4 sites); the backward never takes fewer threads than the forward."""
+def test_conv_threads_follow_the_flops(monkeypatch):
+    """A convolution runs on Numba's threads when its field takes PARALLEL_MIN_FLOPS or more, on the
+    calling thread below that; the backward (twice the flops) never takes fewer than the forward."""
     import numba
 
     from hamiltonian_cnn.nn import conv
-    from hamiltonian_cnn.nn.base import PARALLEL_MIN_FLOPS
+    from hamiltonian_cnn.nn.runtime import PARALLEL_MIN_FLOPS
 
     if numba.get_num_threads() < 2:
         pytest.skip("needs 2 Numba threads")
@@ -408,21 +406,21 @@ def test_direct_conv_threads_count_the_entries_it_moves(monkeypatch):
     real = conv.run_chunks
     monkeypatch.setattr(conv, "run_chunks", lambda fn, n, chunks, *a, **k: seen.append(chunks) or real(fn, n, chunks, *a, **k))
     rng = np.random.default_rng(0)
-    for (n, c_in, c_out, sites), want in (((128, 1, 16, 8), numba.get_num_threads()), ((32, 16, 32, 4), 1)):
+    for (n, c_in, c_out, sites), fwd, bwd in (((64, 16, 32, 16), numba.get_num_threads(), numba.get_num_threads()),
+                                              ((32, 16, 32, 4), 1, 1)):
         layer = nn.SharedConv2d(c_in, c_out, 3, padding=1, seed=0)
-        assert 2 * n * sites * sites * layer.params["J"].size < PARALLEL_MIN_FLOPS
+        flops = 2 * n * sites * sites * layer.params["J"].size
+        assert (flops >= PARALLEL_MIN_FLOPS) == (fwd > 1)
         y = layer.forward(rng.standard_normal((n, c_in, sites, sites)).astype(np.float32))
         layer.backward(np.ones_like(y))
-        assert seen[-2:] == [want, want]
+        assert seen[-2:] == [fwd, bwd]
 
 
-def test_run_chunks_from_several_threads_and_the_spin_wait():
-    """Callers on several threads share the worker threads but each gets its own pieces back; the
-    poll that workers and callers use before blocking sees a counter reach its target, and gives
-    up after its polls otherwise."""
+def test_run_chunks_from_several_threads():
+    """Callers on several threads share the pool's threads but each gets its own pieces back."""
     import threading
 
-    from hamiltonian_cnn.nn.base import _padded_counters, run_chunks, spin_until
+    from hamiltonian_cnn.nn.runtime import run_chunks
 
     outputs, errors = {}, []
 
@@ -443,20 +441,10 @@ def test_run_chunks_from_several_threads_and_the_spin_wait():
         thread.join()
     assert not errors and sorted(outputs) == [0, 1, 2, 3]
 
-    counters = _padded_counters(2)
-    assert not spin_until(counters, 1, 1, 1000)
-    counters[1] = 3
-    assert spin_until(counters, 1, 3, 1000) and not spin_until(counters, 1, 4, 1000)
-    assert spin_until(counters, 1, 3, 1000, linger=100) and not spin_until(counters, 1, 4, 1000, linger=100)
-    bump = threading.Timer(0.01, lambda: counters.__setitem__(0, 1))
-    bump.start()
-    assert spin_until(counters, 0, 1, 10**9)  # returns as soon as the other thread writes
-    bump.join()
-
 
 def test_blas_single_thread_restores_the_thread_counts():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from hamiltonian_cnn.nn.base import blas_single_thread
+    from hamiltonian_cnn.nn.runtime import blas_single_thread
 
     def counts():
         return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
