@@ -1,4 +1,4 @@
-"""Atomic file writes: nothing half-written survives a crash or a kill.
+"""Atomic file writes (nothing half-written survives a crash or a kill) and JSON-ready values.
 
 The bytes go to a temporary file in the target's folder, are flushed to disk, and the file is then
 renamed over the target (``os.replace`` is atomic on POSIX and Windows). A reader sees either the
@@ -30,3 +30,16 @@ def atomic_write_bytes(path, data: bytes, make_dirs: bool = True) -> str:
             os.unlink(tmp)
         raise
     return path
+
+
+def jsonable(value):
+    """Tuples (also nested) as lists, numpy scalars as Python ones: for ``config()`` and JSON files."""
+    import numpy as np
+
+    if isinstance(value, (tuple, list)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value

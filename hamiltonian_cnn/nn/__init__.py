@@ -4,7 +4,8 @@ Every layer follows :class:`Layer`: ``forward(x)``, ``backward(dy) -> dx``, ``pa
 ``grads`` keyed alike, ``output_shape``, ``config``.
 """
 
-from .base import ACTIVATIONS, Layer
+from .base import Layer
+from .coupling import ACTIVATIONS
 from .centring import Centring
 from .conv import SharedConv1d, SharedConv2d
 from .full import FullCoupled

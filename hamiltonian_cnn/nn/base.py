@@ -13,51 +13,11 @@ Numba kernels index without bounds checks.
 from __future__ import annotations
 
 import contextlib
-import math
 
 import numpy as np
 
-from .._checks import as_float_array, as_int, as_rng, check_dtype, choice
-from ..kernels.activations import CODES
-from ..physics.formulas import Geometry
+from .._checks import as_float_array, as_int, check_dtype
 from .runtime import blas_single_thread
-
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", None)
-
-def check_activation(activation) -> str | None:
-    """One of ACTIVATIONS, or ValueError naming the value."""
-    return choice(activation, "activation", ACTIVATIONS)
-
-
-def activation_code(activation) -> int:
-    return CODES[activation]
-
-
-def jsonable(value):
-    """Tuples (also nested) as lists, numpy scalars as Python ones: for ``config()``."""
-    if isinstance(value, (tuple, list)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
-
-
-def seed_config(seed):
-    """The seed as a JSON value: ints and None are kept, a Generator or SeedSequence is not."""
-    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
-        return None if seed is None else int(seed)
-    return None
-
-
-def init_weight(rng: np.random.Generator, shape, fan_in: int, fan_out: int, activation, dtype) -> np.ndarray:
-    """Fan-scaled uniform init: He (sqrt(6 / fan_in)) for relu, Glorot (sqrt(6 / (fan_in + fan_out))) else."""
-    if activation == "relu":
-        limit = math.sqrt(6.0 / fan_in)
-    else:
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
-    return np.ascontiguousarray(rng.uniform(-limit, limit, size=shape), dtype=dtype)
 
 
 def sample_shape(input_shape, name: str = "input_shape") -> tuple[int, ...]:
@@ -76,19 +36,6 @@ def spatial_shape(input_shape, nd: int, channels: int | None, layer: str) -> tup
     if channels is not None and shape[0] != channels:
         raise ValueError(f"input_shape: {layer} expected {channels} input channel(s), got {shape[0]} in {tuple(input_shape)!r}")
     return shape
-
-
-def kernel_geometry(geo: Geometry):
-    """(sh, sw, ph, pw, dh, dw, oh, ow) of a 1D or 2D geometry for the 2D kernels (1D is H = 1)."""
-    if geo.ndim == 1:
-        return 1, geo.stride[0], 0, geo.padding[0][0], 1, geo.dilation[0], 1, geo.out_sites[0]
-    return (geo.stride[0], geo.stride[1], geo.padding[0][0], geo.padding[1][0],
-            geo.dilation[0], geo.dilation[1], geo.out_sites[0], geo.out_sites[1])
-
-
-def as4d(a: np.ndarray) -> np.ndarray:
-    """(N, C, L) -> (N, C, 1, L); (N, C, H, W) unchanged (views, C-contiguous)."""
-    return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2]) if a.ndim == 3 else a
 
 
 class Layer:
@@ -201,15 +148,3 @@ class Layer:
             raise ValueError(f"params[{key!r}]: contains NaN or Inf; expected finite numbers")
         value = np.ascontiguousarray(value, dtype=self._dtype)
         return value if value.flags.writeable else value.copy()  # one compiled kernel type, see as_float_array
-
-    def _coupling_options(self, activation, bias, seed) -> np.random.Generator:
-        """Validate and set ``activation``, ``use_bias`` and ``seed``; return the init generator."""
-        self.activation = check_activation(activation)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias: expected True or False, got {bias!r}")
-        self.use_bias = bool(bias)
-        self.seed = seed
-        return as_rng(seed)
-
-    def _init_grads(self):
-        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}

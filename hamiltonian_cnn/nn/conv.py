@@ -11,23 +11,15 @@ import math
 
 import numpy as np
 
-from .._checks import as_int, as_int_tuple
+from .._checks import as_int_tuple
 from ..kernels.conv import im2col_backward, im2col_forward
 from ..kernels.direct import direct_backward, direct_forward
 from ..kernels.simd import lanes as simd_lanes
 from ..kernels.tiles import TILE_ROWS
 from ..physics.couplings import SharedCoupling
-from ..physics.formulas import make_geometry, normalize_padding
-from .base import (
-    Layer,
-    activation_code,
-    as4d,
-    init_weight,
-    jsonable,
-    kernel_geometry,
-    seed_config,
-    spatial_shape,
-)
+from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
+from .base import spatial_shape
+from .coupling import CouplingLayer, activation_code
 from .runtime import blas_single_thread, n_chunks, pieces_per_thread, run_chunks, scratch
 
 
@@ -172,42 +164,22 @@ def im2col_conv_backward(x4, w4, y4, dy4, sh, sw, ph, pw, dh, dw, groups, act, c
     return dx4, dweight.astype(w4.dtype), db.astype(w4.dtype)
 
 
-def check_padding(padding, nd: int, kernel, stride, dilation):
-    """Validate a padding argument (int, per-axis ints, per-axis (start, end) pairs, or a mode)."""
-    normalize_padding(padding, (1,) * nd, kernel, stride, dilation)
-    return padding if isinstance(padding, str) else jsonable(padding)
-
-
-class _SharedConv(Layer):
-    nd = 2
+class _SharedConv(CouplingLayer):
     #: "auto" (by stride, see conv_method), or force "direct" / "im2col" (the tests run both)
     _method = "auto"
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  activation="sigmoid", dtype=np.float32, seed=None, bias=True):
         super().__init__(dtype)
-        nd = self.nd
-        self.in_ch = as_int(in_ch, "in_ch", 1)
-        self.out_ch = as_int(out_ch, "out_ch", 1)
-        self.kernel_size = as_int_tuple(kernel_size, nd, "kernel_size", 1)
-        self.stride = as_int_tuple(stride, nd, "stride", 1)
-        self.dilation = as_int_tuple(dilation, nd, "dilation", 1)
-        self.groups = as_int(groups, "groups", 1)
-        if self.in_ch % self.groups or self.out_ch % self.groups:
-            raise ValueError(f"groups: expected a divisor of in_ch={self.in_ch} and out_ch={self.out_ch}, got {self.groups}")
-        self.padding = check_padding(padding, nd, self.kernel_size, self.stride, self.dilation)
-        rng = self._coupling_options(activation, bias, seed)
+        self._window_options(in_ch, out_ch, kernel_size, stride)
+        self.dilation = as_int_tuple(dilation, self.nd, "dilation", 1)
+        self.groups = self._groups(groups)
+        self.padding = check_padding(padding, self.nd, self.kernel_size, self.stride, self.dilation)
         window = math.prod(self.kernel_size)
-        self.weight_shape = (self.out_ch, self.in_ch // self.groups) + self.kernel_size
-        fan_in = self.in_ch // self.groups * window
-        fan_out = self.out_ch // self.groups * window
-        self.params["J"] = init_weight(rng, self.weight_shape, fan_in, fan_out, self.activation, self.dtype)
-        if self.use_bias:
-            self.params["b"] = np.zeros(self.out_ch, dtype=self.dtype)
-        self._init_grads()
+        self._init_coupling((self.out_ch, self.in_ch // self.groups) + self.kernel_size, (self.out_ch,),
+                            self.in_ch // self.groups * window, self.out_ch // self.groups * window,
+                            activation, bias, seed)
         self._geometries = {}
-
-    _input_ndims = property(lambda self: (self.nd + 2,))
 
     def geometry(self, sites):
         """Where every window sits for inputs with these sites (cached)."""
@@ -270,8 +242,7 @@ class _SharedConv(Layer):
         return {
             "in_ch": self.in_ch, "out_ch": self.out_ch, "kernel_size": list(self.kernel_size),
             "stride": list(self.stride), "padding": self.padding, "dilation": list(self.dilation),
-            "groups": self.groups, "activation": self.activation, "dtype": self._dtype_config(),
-            "seed": seed_config(self.seed), "bias": self.use_bias,
+            "groups": self.groups, **self._coupling_config(),
         }
 
 

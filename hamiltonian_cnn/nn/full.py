@@ -16,14 +16,9 @@ import numpy as np
 from .._checks import as_int
 from ..kernels.full import activate_inplace, delta_from_output
 from ..physics.couplings import FullCoupling
-from .base import (
-    Layer,
-    activation_code,
-    init_weight,
-    jsonable,
-    sample_shape,
-    seed_config,
-)
+from .._io import jsonable
+from .base import sample_shape
+from .coupling import CouplingLayer, activation_code
 
 
 def full_forward(x2, w, b, act):
@@ -51,8 +46,10 @@ def _features(value, name: str) -> tuple[int, ...]:
     return (as_int(value, name, 1),)
 
 
-class FullCoupled(Layer):
+class FullCoupled(CouplingLayer):
     """y = g(J x + b) with J the full coupling between all input and all output units."""
+
+    _input_ndims = ()  # (N, *in_features) or flat (N, prod(in_features)): output_shape checks
 
     def __init__(self, in_features, out_features, activation="sigmoid", dtype=np.float32, seed=None, bias=True):
         super().__init__(dtype)
@@ -62,12 +59,8 @@ class FullCoupled(Layer):
         self._out_is_int = not isinstance(out_features, (tuple, list))
         self.in_size = math.prod(self.in_shape)
         self.out_size = math.prod(self.out_shape)
-        rng = self._coupling_options(activation, bias, seed)
-        self.weight_shape = self.out_shape + self.in_shape
-        self.params["J"] = init_weight(rng, self.weight_shape, self.in_size, self.out_size, self.activation, self.dtype)
-        if self.use_bias:
-            self.params["b"] = np.zeros(self.out_shape, dtype=self.dtype)
-        self._init_grads()
+        self._init_coupling(self.out_shape + self.in_shape, self.out_shape, self.in_size, self.out_size,
+                            activation, bias, seed)
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
         shape = sample_shape(input_shape)
@@ -104,6 +97,5 @@ class FullCoupled(Layer):
         return {
             "in_features": self.in_shape[0] if self._in_is_int else jsonable(self.in_shape),
             "out_features": self.out_shape[0] if self._out_is_int else jsonable(self.out_shape),
-            "activation": self.activation, "dtype": self._dtype_config(), "seed": seed_config(self.seed),
-            "bias": self.use_bias,
+            **self._coupling_config(),
         }

@@ -15,18 +15,10 @@ from .._checks import as_int, as_int_tuple
 from ..kernels.local import DCOLS_ROWS, local_backward_sites, local_forward_sites, reach
 from ..kernels.simd import lanes
 from ..physics.couplings import LocalCoupling
-from ..physics.formulas import make_geometry
-from .base import (
-    Layer,
-    activation_code,
-    as4d,
-    init_weight,
-    kernel_geometry,
-    seed_config,
-    spatial_shape,
-)
+from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
+from .base import spatial_shape
+from .coupling import CouplingLayer, activation_code
 from .runtime import n_chunks, run_chunks, scratch
-from .conv import check_padding
 
 
 #: samples a block of the local kernels holds: the per-site products get more efficient up to about
@@ -158,18 +150,14 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
     return dx4.reshape(shapes[0]), dweight.reshape(shapes[1]), db.reshape(shapes[2]).astype(x4.dtype)
 
 
-class _LocalConv(Layer):
-    nd = 2
+class _LocalConv(CouplingLayer):
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, activation="sigmoid",
                  dtype=np.float32, seed=None, bias=True, input_size=None, dilation=1, groups=1):
         super().__init__(dtype)
         nd = self.nd
         name = type(self).__name__
-        self.in_ch = as_int(in_ch, "in_ch", 1)
-        self.out_ch = as_int(out_ch, "out_ch", 1)
-        self.kernel_size = as_int_tuple(kernel_size, nd, "kernel_size", 1)
-        self.stride = as_int_tuple(stride, nd, "stride", 1)
+        self._window_options(in_ch, out_ch, kernel_size, stride)
         if as_int_tuple(dilation, nd, "dilation", 1) != (1,) * nd:
             raise ValueError(f"dilation: {name} (a local coupling) supports only dilation 1, got {dilation!r}")
         if as_int(groups, "groups", 1) != 1:
@@ -183,18 +171,11 @@ class _LocalConv(Layer):
             input_size = tuple(input_size)[1:]
         self.input_size = as_int_tuple(input_size, nd, "input_size", 1)
         self.geo = make_geometry(self.input_size, self.kernel_size, self.stride, self.padding, 1)
-        rng = self._coupling_options(activation, bias, seed)
         window = math.prod(self.kernel_size)
         out_sites = self.geo.out_sites
-        self.weight_shape = (self.out_ch,) + out_sites + (self.in_ch,) + self.kernel_size
         self.bias_shape = (self.out_ch,) + out_sites
-        self.params["J"] = init_weight(rng, self.weight_shape, self.in_ch * window, self.out_ch * window,
-                                       self.activation, self.dtype)
-        if self.use_bias:
-            self.params["b"] = np.zeros(self.bias_shape, dtype=self.dtype)
-        self._init_grads()
-
-    _input_ndims = property(lambda self: (self.nd + 2,))
+        self._init_coupling((self.out_ch,) + out_sites + (self.in_ch,) + self.kernel_size, self.bias_shape,
+                            self.in_ch * window, self.out_ch * window, activation, bias, seed)
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
         shape = spatial_shape(input_shape, self.nd, self.in_ch, type(self).__name__)
@@ -240,8 +221,7 @@ class _LocalConv(Layer):
     def config(self) -> dict:
         return {
             "in_ch": self.in_ch, "out_ch": self.out_ch, "kernel_size": list(self.kernel_size),
-            "stride": list(self.stride), "padding": self.padding, "activation": self.activation,
-            "dtype": self._dtype_config(), "seed": seed_config(self.seed), "bias": self.use_bias,
+            "stride": list(self.stride), "padding": self.padding, **self._coupling_config(),
             "input_size": list(self.input_size),
         }
 

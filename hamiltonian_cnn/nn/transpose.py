@@ -14,39 +14,25 @@ import math
 
 import numpy as np
 
-from .._checks import as_int, as_int_tuple
+from .._checks import as_int_tuple
 from ..kernels.transpose import transpose_backward, transpose_forward
 from ..physics.couplings import SharedCoupling
-from ..physics.formulas import Geometry, normalize_padding
-from .base import (
-    Layer,
-    activation_code,
-    as4d,
-    init_weight,
-    kernel_geometry,
-    seed_config,
-    spatial_shape,
-)
+from ..physics.formulas import Geometry, as4d, check_padding, kernel_geometry, normalize_padding
+from .base import spatial_shape
+from .coupling import CouplingLayer, activation_code
 from .runtime import n_chunks, run_chunks
-from .conv import check_padding
 
 
-class _ConvTranspose(Layer):
-    nd = 2
+class _ConvTranspose(CouplingLayer):
     _uses_blas = True
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, output_padding=0, dilation=1,
                  activation=None, groups=1, dtype=np.float32, seed=None, bias=True):
         super().__init__(dtype)
         nd = self.nd
-        self.in_ch = as_int(in_ch, "in_ch", 1)
-        self.out_ch = as_int(out_ch, "out_ch", 1)
-        self.kernel_size = as_int_tuple(kernel_size, nd, "kernel_size", 1)
-        self.stride = as_int_tuple(stride, nd, "stride", 1)
+        self._window_options(in_ch, out_ch, kernel_size, stride)
         self.dilation = as_int_tuple(dilation, nd, "dilation", 1)
-        self.groups = as_int(groups, "groups", 1)
-        if self.in_ch % self.groups or self.out_ch % self.groups:
-            raise ValueError(f"groups: expected a divisor of in_ch={self.in_ch} and out_ch={self.out_ch}, got {self.groups}")
+        self.groups = self._groups(groups)
         if isinstance(padding, str):
             raise ValueError(f"padding: {type(self).__name__} expects an int, per-axis ints or per-axis "
                              f"(start, end) pairs, got {padding!r}")
@@ -57,16 +43,10 @@ class _ConvTranspose(Layer):
             if self.output_padding[axis] >= max(self.stride[axis], self.dilation[axis]):
                 raise ValueError(f"output_padding: expected less than stride or dilation on every axis "
                                  f"(stride {self.stride}, dilation {self.dilation}), got {self.output_padding}")
-        rng = self._coupling_options(activation, bias, seed)
         window = math.prod(self.kernel_size)
-        self.weight_shape = (self.in_ch, self.out_ch // self.groups) + self.kernel_size
-        self.params["J"] = init_weight(rng, self.weight_shape, self.in_ch // self.groups * window,
-                                       self.out_ch // self.groups * window, self.activation, self.dtype)
-        if self.use_bias:
-            self.params["b"] = np.zeros(self.out_ch, dtype=self.dtype)
-        self._init_grads()
-
-    _input_ndims = property(lambda self: (self.nd + 2,))
+        self._init_coupling((self.in_ch, self.out_ch // self.groups) + self.kernel_size, (self.out_ch,),
+                            self.in_ch // self.groups * window, self.out_ch // self.groups * window,
+                            activation, bias, seed)
 
     def geometry(self, sites) -> Geometry:
         """The geometry of the adjoint (forward) convolution: from the output sites back to ``sites``."""
@@ -132,8 +112,7 @@ class _ConvTranspose(Layer):
         return {
             "in_ch": self.in_ch, "out_ch": self.out_ch, "kernel_size": list(self.kernel_size),
             "stride": list(self.stride), "padding": self.padding, "output_padding": list(self.output_padding),
-            "dilation": list(self.dilation), "activation": self.activation, "groups": self.groups,
-            "dtype": self._dtype_config(), "seed": seed_config(self.seed), "bias": self.use_bias,
+            "dilation": list(self.dilation), "groups": self.groups, **self._coupling_config(),
         }
 
 

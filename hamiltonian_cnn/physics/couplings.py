@@ -20,7 +20,7 @@ import numpy as np
 from .._checks import as_float_array, as_int, as_int_tuple
 from ..kernels.conv import shared_forward
 from ..kernels.local import local_forward
-from .formulas import Geometry, make_geometry, normalize_padding
+from .formulas import Geometry, kernel_geometry, make_geometry, normalize_padding
 
 
 def _input_shape(input_shape, nd: int, channels: int, name: str = "input_shape") -> tuple[int, ...]:
@@ -68,14 +68,6 @@ def _common_dtype(x, weight) -> np.dtype:
     """float32 when both the input and the weights are float32, else float64."""
     both32 = isinstance(x, np.ndarray) and x.dtype == np.float32 and weight.dtype == np.float32
     return np.dtype(np.float32 if both32 else np.float64)
-
-
-def _as_2d(geo: Geometry):
-    """Kernel arguments for a 1D or 2D geometry (1D is H = 1)."""
-    if geo.ndim == 1:
-        return 1, geo.stride[0], 0, geo.padding[0][0], 1, geo.dilation[0], 1, geo.out_sites[0]
-    return (geo.stride[0], geo.stride[1], geo.padding[0][0], geo.padding[1][0],
-            geo.dilation[0], geo.dilation[1], geo.out_sites[0], geo.out_sites[1])
 
 
 def _window_index(geo: Geometry):
@@ -164,7 +156,7 @@ class SharedCoupling(Coupling):
         geo = _fit_geometry(self, x.shape[2:], "x")
         w = self.weight.astype(x.dtype, copy=False)
         b = np.zeros(self.out_channels, x.dtype) if self.bias is None else self.bias.astype(x.dtype, copy=False)
-        args = _as_2d(geo)
+        args = kernel_geometry(geo)
         if self.nd == 1:
             y = shared_forward(x[:, :, None, :], w[:, :, None, :], b, *args[:6], self.groups, *args[6:], 0, 1)
             return y[:, :, 0, :]
@@ -282,7 +274,7 @@ class LocalCoupling(Coupling):
         w = self.weight.astype(x.dtype, copy=False)
         b = (np.zeros((self.out_channels,) + geo.out_sites, x.dtype) if self.bias is None
              else self.bias.astype(x.dtype, copy=False))
-        sh, sw, ph, pw, _, _, _, _ = _as_2d(geo)
+        sh, sw, ph, pw, _, _, _, _ = kernel_geometry(geo)
         if self.nd == 1:
             y = local_forward(x[:, :, None, :], w[:, None, :, :, None, :], b[:, None, :], sh, sw, ph, pw, 0)
             return y[:, :, 0, :]

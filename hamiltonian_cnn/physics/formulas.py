@@ -106,6 +106,19 @@ def make_geometry(in_sites, kernel, stride=1, padding=0, dilation=1) -> Geometry
     return Geometry(in_sites, kernel, stride, pads, dilation, tuple(out))
 
 
+def kernel_geometry(geo: Geometry):
+    """(sh, sw, ph, pw, dh, dw, oh, ow): the 2D kernels' arguments for a 1D or 2D geometry (1D is H = 1)."""
+    if geo.ndim == 1:
+        return 1, geo.stride[0], 0, geo.padding[0][0], 1, geo.dilation[0], 1, geo.out_sites[0]
+    return (geo.stride[0], geo.stride[1], geo.padding[0][0], geo.padding[1][0],
+            geo.dilation[0], geo.dilation[1], geo.out_sites[0], geo.out_sites[1])
+
+
+def as4d(a: np.ndarray) -> np.ndarray:
+    """The 2D kernels' layout of an array: (N, C, L) -> (N, C, 1, L); (N, C, H, W) unchanged (views)."""
+    return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2]) if a.ndim == 3 else a
+
+
 def inside_fraction(geo: Geometry) -> float:
     """The mean fraction of a window's taps that fall inside the input (not on padding), over
     all output sites: the field h_IJ sums fan_in * inside_fraction terms on average, which is
@@ -140,6 +153,15 @@ def normalize_padding(padding, in_sites, kernel, stride, dilation) -> tuple[tupl
 
 
 # ---------------------------------------------------------------- parameter counts (seed 001)
+
+
+def check_padding(padding, nd: int, kernel, stride, dilation):
+    """Validate a padding argument (int, per-axis ints, per-axis (start, end) pairs, or a mode) and
+    return it as a JSON value (what a layer keeps in its config)."""
+    from .._io import jsonable
+
+    normalize_padding(padding, (1,) * nd, kernel, stride, dilation)
+    return padding if isinstance(padding, str) else jsonable(padding)
 
 
 def _as_bool(value, name: str) -> bool:
