@@ -1,7 +1,9 @@
 """Argument validation shared by every public entry point.
 
 Numba kernels index without bounds checks, so everything is checked here, in Python, before a
-kernel runs. Every error names the argument, the value it got and what was expected.
+kernel runs. A wrong Python type is a ``TypeError``, a wrong value or shape is a ``ValueError``,
+and every message names the argument, the value it got and what was expected. This module
+imports nothing but numpy and the standard library (``hamiltonian_cnn.data`` relies on that).
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ class DivergenceError(FloatingPointError, ValueError):
     """
 
 
-def _describe(value) -> str:
+class IsADirectoryPathError(IsADirectoryError, ValueError):
+    """A path argument names a folder where a file is expected: an OSError like ``open`` raises,
+    and a ValueError like every other bad argument of the package."""
+
+
+def describe(value) -> str:
+    """A short description of ``value`` for an error message."""
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
     text = repr(value)
@@ -37,13 +45,13 @@ def as_float_array(x, name: str, ndim=None, dtype=None, finite: bool = True) -> 
     string and boolean arrays are refused, as are NaN and Inf when ``finite``.
     """
     if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name}: expected a real numeric array, got {_describe(x)}")
+        raise TypeError(f"{name}: expected a real numeric array, got {describe(x)}")
     arr = x if isinstance(x, np.ndarray) else None
     if arr is None:
         try:
             arr = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
-            raise TypeError(f"{name}: expected a real numeric array, got {_describe(x)} ({exc})") from None
+            raise TypeError(f"{name}: expected a real numeric array, got {describe(x)} ({exc})") from None
     kind = arr.dtype.kind
     if kind not in "fiu":
         raise TypeError(
@@ -55,10 +63,7 @@ def as_float_array(x, name: str, ndim=None, dtype=None, finite: bool = True) -> 
             want = " or ".join(f"{d}-D" for d in allowed)
             raise ValueError(f"{name}: expected a {want} array, got shape {arr.shape}")
     if dtype is not None:
-        dtype = np.dtype(dtype)
-        if dtype.type not in FLOAT_DTYPES:
-            raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
-        target = dtype
+        target = check_dtype(dtype)
     elif arr.dtype == np.float32:
         target = np.dtype(np.float32)
     else:
@@ -70,16 +75,22 @@ def as_float_array(x, name: str, ndim=None, dtype=None, finite: bool = True) -> 
         # Numba types a read-only array differently: passing it on would compile every kernel a
         # second time. A writable copy keeps one compiled version (kernels never write into x).
         arr = arr.copy()
-    if finite and arr.size and not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{name}: contains {bad} NaN or Inf value(s); expected finite numbers")
+    if finite:
+        check_finite(arr, name)
     return arr
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Refuse NaN and Inf in a float array (other dtypes pass unchecked)."""
+    if arr.dtype.kind == "f" and arr.size and not np.all(np.isfinite(arr)):
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name}: contains {bad} NaN or Inf value(s); expected finite numbers")
 
 
 def as_path(path, name: str = "path") -> str:
     """A filesystem path (str, bytes or os.PathLike) as a non-empty string."""
     if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"{name}: expected a path (str or os.PathLike), got {_describe(path)}")
+        raise TypeError(f"{name}: expected a path (str or os.PathLike), got {describe(path)}")
     path = os.fsdecode(os.fspath(path))
     if not path:
         raise ValueError(f"{name}: expected a non-empty path, got ''")
@@ -91,19 +102,23 @@ def check_dtype(dtype, name: str = "dtype") -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"{name}: expected float32 or float64, got {_describe(dtype)}") from None
+        raise TypeError(f"{name}: expected float32 or float64, got {describe(dtype)}") from None
     if dt.type not in FLOAT_DTYPES:
         raise TypeError(f"{name}: expected float32 or float64, got {dt}")
     return dt
 
 
-def as_int(value, name: str, minimum: int | None = None) -> int:
-    """An integer (not bool, not float) >= ``minimum``."""
+def as_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer (not bool, not float) >= ``minimum`` and <= ``maximum`` (each when given)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer, got {_describe(value)}")
+        raise TypeError(f"{name}: expected an integer, got {describe(value)}")
     value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    if maximum is None:
+        if minimum is not None and value < minimum:
+            raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    elif (minimum is not None and value < minimum) or value > maximum:
+        lo = "-inf" if minimum is None else str(minimum)
+        raise ValueError(f"{name}: expected an integer in [{lo}, {maximum}], got {value}")
     return value
 
 
@@ -112,10 +127,15 @@ def as_int_tuple(value, n: int, name: str, minimum: int | None = None) -> tuple[
     if isinstance(value, (list, tuple, np.ndarray)):
         items = list(value)
         if len(items) != n:
-            raise ValueError(f"{name}: expected {n} value(s), one per spatial axis, got {_describe(value)}")
+            raise ValueError(f"{name}: expected {n} value(s), one per spatial axis, got {describe(value)}")
     else:
         items = [value] * n
     return tuple(as_int(v, name, minimum) for v in items)
+
+
+def as_seed(seed, name: str = "seed") -> int:
+    """A seed usable by both numpy and scikit-learn: an int in [0, 2**32 - 1]."""
+    return as_int(seed, name, minimum=0, maximum=2**32 - 1)
 
 
 def as_rng(seed, name: str = "seed") -> np.random.Generator:
@@ -125,12 +145,12 @@ def as_rng(seed, name: str = "seed") -> np.random.Generator:
     if seed is None or isinstance(seed, np.random.SeedSequence):
         return np.random.default_rng(seed)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name}: expected None, an integer >= 0, a SeedSequence or a Generator, got {_describe(seed)}")
+        raise TypeError(f"{name}: expected None, an integer >= 0, a SeedSequence or a Generator, got {describe(seed)}")
     return np.random.default_rng(as_int(seed, name, minimum=0))
 
 
 def choice(value, name: str, options) -> str:
     """``value`` must be one of ``options`` (strings, or None)."""
     if not (value is None or isinstance(value, str)) or value not in tuple(options):
-        raise ValueError(f"{name}: expected one of {list(options)}, got {_describe(value)}")
+        raise ValueError(f"{name}: expected one of {list(options)}, got {describe(value)}")
     return value

@@ -53,6 +53,25 @@ def activation_derivative(h, act):
     raise ValueError(act)
 
 
+def activation_backward(y, dy, act):
+    """dL/dh = dy g'(h), with g'(h) written through the output y = g(h) (what a backward pass
+    has): sigmoid y (1 - y), tanh 1 - y^2, relu [y > 0], softplus 1 - e^-y."""
+    y = np.asarray(y, dtype=np.float64)
+    if act == "sigmoid":
+        deriv = y * (1.0 - y)
+    elif act == "tanh":
+        deriv = 1.0 - y * y
+    elif act == "relu":
+        deriv = (y > 0).astype(np.float64)
+    elif act == "softplus":
+        deriv = -np.expm1(-y)
+    elif act is None:
+        deriv = np.ones_like(y)
+    else:
+        raise ValueError(act)
+    return np.asarray(dy, dtype=np.float64) * deriv
+
+
 # ---------------------------------------------------------------- helpers
 
 

@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from ._validate import as_int, as_seed, check_dtype, describe
+from .._checks import as_int, as_seed, check_dtype, describe
 
 __all__ = ["CAT_TEMPLATE", "DATASETS", "cat_info", "load", "load_cat", "load_digits", "load_mnist1d"]
 

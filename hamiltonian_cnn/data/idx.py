@@ -15,11 +15,10 @@ import os
 import struct
 import zlib
 
-from .._io import atomic_write_bytes
-
 import numpy as np
 
-from ._validate import IsADirectoryPathError, check_dtype, check_finite, check_path, describe
+from .._checks import IsADirectoryPathError, as_path, check_dtype, check_finite, describe
+from .._io import atomic_write_bytes
 
 __all__ = ["load_idx", "read_idx", "save_idx"]
 
@@ -38,7 +37,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 def _read(path, name: str) -> np.ndarray:
     """Parse one IDX file; errors name the argument ``name`` and the path."""
-    path = check_path(path, name)
+    path = as_path(path, name)
     where = f"{name} {path!r}"
     if not os.path.exists(path):
         raise FileNotFoundError(f"{where}: no such file")
@@ -95,7 +94,7 @@ def load_idx(images_path, labels_path=None, *, dtype=np.float32):
     """
     dt = check_dtype(dtype)
     images = _read(images_path, "images_path")
-    ipath = check_path(images_path, "images_path")
+    ipath = as_path(images_path, "images_path")
     if images.ndim != 3:
         raise ValueError(
             f"images_path {ipath!r}: expected a 3-D IDX array (N, H, W), got {images.ndim}-D "
@@ -114,7 +113,7 @@ def load_idx(images_path, labels_path=None, *, dtype=np.float32):
         return X, None
 
     labels = _read(labels_path, "labels_path")
-    lpath = check_path(labels_path, "labels_path")
+    lpath = as_path(labels_path, "labels_path")
     if labels.ndim != 1:
         raise ValueError(
             f"labels_path {lpath!r}: expected a 1-D IDX array (N,), got {labels.ndim}-D "
@@ -139,7 +138,7 @@ def save_idx(path, array, gzip: bool = False) -> None:
     ``.astype``). The file is written to a temporary name in the same folder and then renamed,
     so a reader never sees a half-written file.
     """
-    path = check_path(path, "path")
+    path = as_path(path, "path")
     if not isinstance(gzip, (bool, np.bool_)):
         raise TypeError(f"gzip: expected a bool, got {describe(gzip)}")
     if not isinstance(array, np.ndarray):

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ._validate import as_int, as_seed, check_finite, describe
+from .._checks import as_int, as_seed, check_finite, describe
 
 __all__ = ["canvas_positions", "place_on_canvas", "shift", "shuffle_sites", "site_permutation"]
 

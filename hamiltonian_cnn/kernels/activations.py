@@ -77,24 +77,6 @@ def derivative_from_output(y, code):
     return 1.0
 
 
-@njit(cache=True)
-def activate_array(h, code):
-    """y = g(h) elementwise on a 1D array (callers pass ``h.reshape(-1)``: one compiled version per dtype)."""
-    y = np.empty_like(h)
-    for k in range(h.shape[0]):
-        y[k] = activate(h[k], code)
-    return y
-
-
-@njit(cache=True)
-def activation_backward(y, dy, code):
-    """dL/dh = dL/dy g'(h) on 1D arrays, with g'(h) read from the saved output y (a cheap serial pass)."""
-    dh = np.empty_like(dy)
-    for k in range(dy.shape[0]):
-        dh[k] = dy[k] * derivative_from_output(y[k], code)
-    return dh
-
-
 # A vectorisable exp for the sigmoid of the hot loops. LLVM cannot vectorise a call to libm's exp,
 # so exp(x) for x <= 0 is written out (Cephes' expf / exp): x = k ln2 + r with |r| <= ln2 / 2, a
 # polynomial (float32) or rational (float64) approximation of exp(r), and 2^k built from its bits.

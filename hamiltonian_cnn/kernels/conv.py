@@ -22,8 +22,9 @@ spin against the threads that run the pieces of the batch.
 Every kernel works on all the samples it is given and releases the GIL: a layer cuts the batch
 into pieces and runs them on threads (nn.base.run_chunks), each piece writing its own slices of
 the output and returning its own dJ and db (summed afterwards in piece order: no race, and the
-same result whichever thread ran which piece). ``shared_forward`` / ``shared_backward`` run the
-im2col kernels on the whole batch (in ``n_chunks`` consecutive pieces, one after the other).
+same result whichever thread ran which piece). ``shared_forward`` runs im2col_forward on the
+whole batch (in ``n_chunks`` consecutive pieces, one after the other): the physics couplings
+compute their field with it.
 
 The same helpers give the transposed convolution (transpose.py): it is col2im of J^T d.
 
@@ -59,7 +60,7 @@ def block_size(k, n_sites):
 
 
 @njit(cache=True)
-def _even_block(count, block):
+def even_block(count, block):
     """The same number of blocks as ``block`` gives for ``count`` samples, but of even sizes."""
     n_blocks = (count + block - 1) // block
     return max(1, (count + n_blocks - 1) // max(1, n_blocks))
@@ -203,16 +204,6 @@ def delta_rows(y, dy, n0, n1, o0, act, rows, db_acc):
 
 
 @njit(cache=True)
-def add_row_sums(rows, o0, acc):
-    """acc[o0 + o] += sum_m rows[o, m] (acc is float64)."""
-    for o in range(rows.shape[0]):
-        total = 0.0
-        for m in range(rows.shape[1]):
-            total += rows[o, m]
-        acc[o0 + o] += total
-
-
-@njit(cache=True)
 def add_into(acc, values):
     """acc += values for 2D arrays, as a loop (array expressions cost Numba much more compile time)."""
     for i in range(acc.shape[0]):
@@ -257,7 +248,7 @@ def im2col_forward(x, weight, bias, sh, sw, ph, pw, dh, dw, groups, act, y):
     n_sites = oh * ow
     if n_batch == 0:
         return
-    block = _even_block(n_batch, block_size(k + o_group, n_sites))
+    block = even_block(n_batch, block_size(k + o_group, n_sites))
     cols = np.empty(k * block * n_sites, dtype=x.dtype)
     rows = np.empty(o_group * block * n_sites, dtype=x.dtype)
     for n0 in range(0, n_batch, block):
@@ -290,7 +281,7 @@ def im2col_backward(x, weight, y, dy, sh, sw, ph, pw, dh, dw, groups, act, dx):
         flat[i] = zero
     if n_batch == 0:
         return dw_acc.reshape(weight.shape), db_acc
-    block = _even_block(n_batch, block_size(2 * k + o_group, n_sites))
+    block = even_block(n_batch, block_size(2 * k + o_group, n_sites))
     width = block * n_sites
     cols = np.empty(k * width, dtype=x.dtype)
     dcols = np.empty(k * width, dtype=x.dtype)
@@ -326,40 +317,3 @@ def shared_forward(x, weight, bias, sh, sw, ph, pw, dh, dw, groups, oh, ow, act,
         a, b = t * n_batch // n_chunks, (t + 1) * n_batch // n_chunks
         im2col_forward(x[a:b], weight, bias, sh, sw, ph, pw, dh, dw, groups, act, y[a:b])
     return y
-
-
-@njit(cache=True)
-def shared_backward(x, weight, y, dy, sh, sw, ph, pw, dh, dw, groups, act, n_chunks):
-    """Gradients of a fused shared_forward from its saved output y and dL/dy, the batch cut into
-    ``n_chunks`` pieces whose dJ and db are summed in order. Returns (dx, dweight, dbias) shaped like
-    x, weight and (O,)."""
-    n_batch = x.shape[0]
-    dx = np.empty_like(x)
-    dw_sum = np.zeros(weight.shape)
-    db_sum = np.zeros(weight.shape[0])
-    n_chunks = batch_chunks(n_chunks, n_batch)
-    for t in range(n_chunks):
-        a, b = t * n_batch // n_chunks, (t + 1) * n_batch // n_chunks
-        dw_part, db_part = im2col_backward(x[a:b], weight, y[a:b], dy[a:b], sh, sw, ph, pw, dh, dw, groups, act,
-                                           dx[a:b])
-        add_parts(dw_sum.reshape(-1), dw_part.reshape(-1), db_sum, db_part)
-    return dx, cast_like(dw_sum, x), cast_like(db_sum, x)
-
-
-@njit(cache=True)
-def add_parts(dw_sum, dw_part, db_sum, db_part):
-    """dw_sum += dw_part, db_sum += db_part (1D arrays)."""
-    for i in range(dw_sum.shape[0]):
-        dw_sum[i] += dw_part[i]
-    for i in range(db_sum.shape[0]):
-        db_sum[i] += db_part[i]
-
-
-@njit(cache=True)
-def cast_like(values, like):
-    """``values`` as a new array of ``like``'s dtype (an explicit loop: astype costs Numba more compile time)."""
-    out = np.empty(values.shape, dtype=like.dtype)
-    flat_out, flat_in = out.reshape(-1), values.reshape(-1)
-    for i in range(flat_in.shape[0]):
-        flat_out[i] = flat_in[i]
-    return out

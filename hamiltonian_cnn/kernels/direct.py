@@ -22,12 +22,74 @@ other way:
 Results are moved back to NCHW by transposes of the block (layout.transpose_rows).
 """
 
+import numpy as np
 from numba import njit
 
 from .activations import REASSOC, activate_inplace, delta_from_output
+from .conv import even_block
 from .layout import samples_innermost, transpose_rows
 from .simd import VECTOR_BYTES
 from .tiles import TILE_ROWS, outer_dots, shifted_rows
+
+# ---------------------------------------------------------------- the layouts the kernels expect
+# Plain Python: the nn driver calls these to build the kernels' inputs and size their scratch, so
+# each layout is written once, here, beside the kernel that reads it.
+
+
+def _round8(n: int) -> int:
+    return (n + 7) // 8 * 8
+
+
+def direct_taps(w4, groups, dx: bool = True):
+    """The kernels' tap tables: forward (groups, O_g, C_g KH KW rounded up to 8: the weight
+    gradient takes taps 8 at a time), tap (c KH + a) KW + b holding J[g O_g + o, c, a, b],
+    zero-padded; with ``dx``, the one for dx (groups, C_g, KH T), tap a T + o KW + b holding
+    J[g O_g + o, c, a, b], T = O_g KW (else None)."""
+    n_out, c_group, kh, kw = w4.shape
+    o_group = n_out // groups
+    n_taps = c_group * kh * kw
+    wt = np.zeros((groups, o_group, _round8(n_taps)), dtype=w4.dtype)
+    wt[:, :, :n_taps] = w4.reshape(groups, o_group, n_taps)
+    if not dx:
+        return wt, None
+    wtr = w4.reshape(groups, o_group, c_group, kh, kw).transpose(0, 2, 3, 1, 4)
+    return wt, np.ascontiguousarray(wtr).reshape(groups, c_group, kh * o_group * kw)
+
+
+def direct_grids(kh, kw, dh, dw, oh, ow):
+    """(hp, wp, hd, wd): the padded input grid and the delta grid framed by d (K - 1) zeros."""
+    return oh + dh * (kh - 1), ow + dw * (kw - 1), oh + 2 * dh * (kh - 1), ow + 2 * dw * (kw - 1)
+
+
+def direct_block(count, n_in, n_out, kh, kw, dh, dw, oh, ow) -> int:
+    """Samples per block: up to 32 (rows of 32 OW entries), while the block's padded input and
+    framed delta stay within 256 Ki entries each; blocks of even sizes."""
+    hp, wp, hd, wd = direct_grids(kh, kw, dh, dw, oh, ow)
+    largest = max(n_in * hp * wp, n_out * hd * wd, 1)
+    return even_block(count, max(1, min(count, 32, (1 << 18) // largest)))
+
+
+def direct_forward_workspace(n_in, kh, kw, dh, dw, oh, ow, n_taps8, block, dtype):
+    """(work, offs) entries direct_forward needs: work of x's dtype holds the block's padded input
+    (C hp wp block) and R rows of fields (R = TILE_ROWS, oh ow block), plus a vector of slack
+    (shifted_rows reads up to a vector past a row); offs (int64) one entry per tap (``n_taps8``
+    = wt.shape[2])."""
+    hp, wp, _, _ = direct_grids(kh, kw, dh, dw, oh, ow)
+    lanes = VECTOR_BYTES // np.dtype(dtype).itemsize
+    return (n_in * hp * wp + TILE_ROWS * oh * ow) * block + lanes, n_taps8
+
+
+def direct_backward_workspace(x_shape, n_out, groups, kh, kw, dh, dw, oh, ow, n_taps8, n_taps_dx, block, dtype):
+    """(work, offs) entries direct_backward needs, in the order it cuts work: the padded input
+    (C hp wp), the framed delta (O hd wd), the delta planes (O oh ow), the dx rows (R H W), the
+    delta with channels innermost (oh ow O_v, O_v = O_g in whole vectors), all per sample of a
+    block, then the dJ partial (n_taps8 O_v) and a vector of slack; offs: n_taps8 + n_taps_dx."""
+    n_in, height, width = x_shape[1:]
+    hp, wp, hd, wd = direct_grids(kh, kw, dh, dw, oh, ow)
+    lanes = VECTOR_BYTES // np.dtype(dtype).itemsize
+    o_vec = -(-(n_out // groups) // lanes) * lanes
+    per_sample = n_in * hp * wp + n_out * hd * wd + oh * ow * (n_out + o_vec) + TILE_ROWS * height * width
+    return per_sample * block + n_taps8 * o_vec + lanes, n_taps8 + n_taps_dx
 
 
 @njit(cache=True)
@@ -45,10 +107,8 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
 
     ``wt`` (groups, O_g, C_g KH KW rounded up to 8) holds the weights tap by tap (t = (c KH + a) KW + b),
     zero-padded;
-    ``block`` samples per block; ``work`` a scratch array of at least (C hp wp + R oh ow)
-    block + L entries of x's dtype (R = tiles.TILE_ROWS; L = simd.lanes: tiles.shifted_rows reads
-    up to a vector past the rows it sums), ``offs`` one of int64 with one entry per tap (the caller,
-    nn.conv.direct_conv_forward, prepares them); releases the GIL."""
+    ``block`` samples per block; ``work`` and ``offs`` scratch sized by direct_forward_workspace;
+    releases the GIL."""
     n_batch, n_in = x.shape[0], x.shape[1]
     groups = wt.shape[0]
     n_out = y.shape[1]
@@ -98,11 +158,8 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
     """Gradients of direct_forward from its saved output y and dL/dy: dx written into dx (shaped
     like x); dJ (in wt's tap layout) and db added to the float64 accumulators dw_acc (like wt) and
     db_acc (O,). ``wtr`` (groups, C_g, KH T) holds the weights for dx tap by
-    tap in the order (a, o, b), T = O_g KW taps per window row a (nn.conv.direct_taps);
-    ``work`` is a scratch array of at least (C hp wp + O hd wd + oh ow (O + O_v) + R H W) block
-    + n_taps O_v + L entries (hd, wd = oh, ow framed by d (K - 1) zeros on each side; O_v = O_g rounded
-    up to whole vectors, simd.lanes; R = tiles.TILE_ROWS), ``offs`` one of
-    int64 with n_taps + KH T entries (nn.conv.direct_conv_backward prepares them); releases the GIL."""
+    tap in the order (a, o, b), T = O_g KW taps per window row a (direct_taps); ``work`` and
+    ``offs`` scratch sized by direct_backward_workspace; releases the GIL."""
     n_batch, n_in, height, width = x.shape
     groups, _, n_taps = wt.shape
     n_out = y.shape[1]

@@ -3,7 +3,7 @@
 h[n, o, I, J] = sum_{c, a, b} J[o, I, J, c, a, b] x[n, c, s1 I + a - p1, s2 J + b - p2] + b[o, I, J]
 (eq. (4.1.4): one window J_{IJ,ab} per output site), y = g(h).
 
-Two implementations of the same thing:
+Two implementations:
 
 * ``local_forward_sites`` / ``local_backward_sites`` (what the layers run). Nothing is shared
   between sites, so each output site is its own small matrix product over a block of samples:
@@ -15,15 +15,14 @@ Two implementations of the same thing:
   grid site at a time instead (``_grid_dx``, the covering windows' weights gathered). The
   kernels release the GIL and work on a range of output site rows (all samples): the layer runs
   the ranges on threads, each writing its own entries of y, dJ, db and dx.
-* ``local_forward`` / ``local_backward``: the plain loops over (sample, channel, site, window),
-  kept as the simple version (the physics couplings use it for their field, and the tests
-  check the fast kernels against it and against the reference).
+* ``local_forward``: the plain loops over (sample, channel, site, window), forward only, kept
+  as the simple version (the physics couplings compute their field with it).
 """
 
 import numpy as np
 from numba import njit
 
-from .activations import activate, activate_inplace, activation_backward, delta_from_output
+from .activations import activate, activate_inplace, delta_from_output
 from .layout import samples_innermost, samples_outermost, transpose_squares
 from .simd import VECTOR_BYTES
 from .tiles import TILE_ROWS, outer_dots, shifted_rows
@@ -52,55 +51,6 @@ def local_forward(x, weight, bias, sh, sw, ph, pw, act):
                                 acc += weight[o, i, j, c, a, b] * x[n, c, r, q]
                     y[n, o, i, j] = activate(acc + bias[o, i, j], act)
     return y
-
-
-@njit(cache=True, nogil=True)
-def local_backward(x, weight, y, dy, sh, sw, ph, pw, act):
-    """Gradients of local_forward from its saved output y and dL/dy: (dx, dweight, dbias)."""
-    n_batch, n_in, height, width = x.shape
-    n_out, oh, ow, _, kh, kw = weight.shape
-    delta = activation_backward(y.reshape(-1), dy.reshape(-1), act).reshape(y.shape)
-    dx = np.zeros_like(x)
-    for n in range(n_batch):
-        for o in range(n_out):
-            for i in range(oh):
-                for j in range(ow):
-                    dv = delta[n, o, i, j]
-                    if dv == 0.0:
-                        continue
-                    for c in range(n_in):
-                        for a in range(kh):
-                            r = sh * i + a - ph
-                            if r < 0 or r >= height:
-                                continue
-                            for b in range(kw):
-                                q = sw * j + b - pw
-                                if q < 0 or q >= width:
-                                    continue
-                                dx[n, c, r, q] += dv * weight[o, i, j, c, a, b]
-    dweight = np.zeros_like(weight)
-    dbias = np.empty((n_out, oh, ow), dtype=x.dtype)
-    n_sites = oh * ow
-    for t in range(n_out * n_sites):
-        o = t // n_sites
-        i = (t % n_sites) // ow
-        j = t % ow
-        acc_b = 0.0
-        for n in range(n_batch):
-            dv = delta[n, o, i, j]
-            acc_b += dv
-            for c in range(n_in):
-                for a in range(kh):
-                    r = sh * i + a - ph
-                    if r < 0 or r >= height:
-                        continue
-                    for b in range(kw):
-                        q = sw * j + b - pw
-                        if q < 0 or q >= width:
-                            continue
-                        dweight[o, i, j, c, a, b] += dv * x[n, c, r, q]
-        dbias[o, i, j] = acc_b
-    return dx, dweight, dbias
 
 
 # ---------------------------------------------------------------- per-site tiled kernels

@@ -13,9 +13,14 @@ import numpy as np
 
 from .._checks import as_int_tuple
 from ..kernels.conv import im2col_backward, im2col_forward
-from ..kernels.direct import direct_backward, direct_forward
-from ..kernels.simd import lanes as simd_lanes
-from ..kernels.tiles import TILE_ROWS
+from ..kernels.direct import (
+    direct_backward,
+    direct_backward_workspace,
+    direct_block,
+    direct_forward,
+    direct_forward_workspace,
+    direct_taps,
+)
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
 from .base import spatial_shape
@@ -45,83 +50,43 @@ def conv_method(stride, method: str = "auto") -> str:
 # layer's dict of reusable scratch arrays (base.scratch; None: fresh arrays).
 
 
-def _round8(n: int) -> int:
-    return (n + 7) // 8 * 8
-
-
-def direct_taps(w4, groups, dx: bool = True):
-    """The direct kernels' tap tables: forward (groups, O_g, C_g KH KW rounded up to 8: the weight
-    gradient takes taps 8 at a time), tap (c KH + a) KW + b holding J[g O_g + o, c, a, b],
-    zero-padded; with ``dx``, the one for dx (groups, C_g, KH T), tap a T + o KW + b holding
-    J[g O_g + o, c, a, b], T = O_g KW (else None)."""
-    n_out, c_group, kh, kw = w4.shape
-    o_group = n_out // groups
-    n_taps = c_group * kh * kw
-    wt = np.zeros((groups, o_group, _round8(n_taps)), dtype=w4.dtype)
-    wt[:, :, :n_taps] = w4.reshape(groups, o_group, n_taps)
-    if not dx:
-        return wt, None
-    wtr = w4.reshape(groups, o_group, c_group, kh, kw).transpose(0, 2, 3, 1, 4)
-    return wt, np.ascontiguousarray(wtr).reshape(groups, c_group, kh * o_group * kw)
-
-
-def direct_block(count: int, n_in: int, n_out: int, hp: int, wp: int, hd: int, wd: int) -> int:
-    """Samples per block of the direct kernels: up to 32 (rows of 32 OW entries), while the block's
-    padded input and framed delta stay within 256 Ki entries each; blocks of even sizes."""
-    largest = max(n_in * hp * wp, n_out * hd * wd, 1)
-    block = max(1, min(count, 32, (1 << 18) // largest))
-    n_blocks = -(-count // block)
-    return max(1, -(-count // n_blocks))
-
-
-def _direct_grids(n_in, n_out, kh, kw, dh, dw, oh, ow):
-    """The direct kernels' grids (padded input hp x wp, framed delta hd x wd) and a function
-    giving the block size for a piece of ``count`` samples (direct_block)."""
-    hp, wp = oh + dh * (kh - 1), ow + dw * (kw - 1)
-    hd, wd = oh + 2 * dh * (kh - 1), ow + 2 * dw * (kw - 1)
-    return hp, wp, hd, wd, lambda count: direct_block(count, n_in, n_out, hp, wp, hd, wd)
-
-
 def direct_conv_forward(x4, w4, b, ph, pw, dh, dw, groups, act, oh, ow, chunks, store=None):
     """y (N, O, oh, ow) of a stride-1 convolution by the direct kernel, on ``chunks`` threads."""
     n_out, _, kh, kw = w4.shape
     n_in = x4.shape[1]
-    hp, wp, _, _, block_of = _direct_grids(n_in, n_out, kh, kw, dh, dw, oh, ow)
     wt, _ = direct_taps(w4, groups, dx=False)
-    lanes = simd_lanes(x4.dtype)  # slack at the end of the work array: the last vector reads past its row
     y4 = np.empty((x4.shape[0], n_out, oh, ow), dtype=x4.dtype)
 
     def piece(slot, t, a, e):
-        block = block_of(e - a)
-        work = scratch(store, ("fwd", slot), (n_in * hp * wp + TILE_ROWS * oh * ow) * block + lanes,
-                       x4.dtype)
-        offs = scratch(store, ("fwd offs", slot), wt.shape[2], np.int64, zero=True)
+        block = direct_block(e - a, n_in, n_out, kh, kw, dh, dw, oh, ow)
+        n_work, n_offs = direct_forward_workspace(n_in, kh, kw, dh, dw, oh, ow, wt.shape[2], block, x4.dtype)
+        work = scratch(store, ("fwd", slot), n_work, x4.dtype)
+        offs = scratch(store, ("fwd offs", slot), n_offs, np.int64, zero=True)
         direct_forward(x4[a:e], wt, b, ph, pw, dh, dw, kh, kw, block, act, y4[a:e], work, offs)
 
     run_chunks(piece, x4.shape[0], chunks, pieces_per_thread(2 * x4.shape[0] * oh * ow * w4.size),
-               block_of(x4.shape[0]))
+               direct_block(x4.shape[0], n_in, n_out, kh, kw, dh, dw, oh, ow))
     return y4
 
 
 def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, store=None):
     """(dx, dJ, db) of a stride-1 convolution by the direct kernel, on ``chunks`` threads."""
     n_out, c_group, kh, kw = w4.shape
-    n_in, height, width = x4.shape[1:]
+    n_in = x4.shape[1]
     o_group = n_out // groups
     oh, ow = y4.shape[2], y4.shape[3]
-    hp, wp, hd, wd, block_of = _direct_grids(n_in, n_out, kh, kw, dh, dw, oh, ow)
     wt, wtr = direct_taps(w4, groups)
-    n_taps = wt.shape[2]
-    lanes = simd_lanes(x4.dtype)
-    o_vec = -(-o_group // lanes) * lanes  # the kernel's channels per site of the delta, whole vectors
     dx4 = np.empty_like(x4)
+
+    def block_of(count):
+        return direct_block(count, n_in, n_out, kh, kw, dh, dw, oh, ow)
 
     def piece(slot, t, a, e):
         block = block_of(e - a)
-        size = (n_in * hp * wp + n_out * hd * wd + oh * ow * (n_out + o_vec)
-                + TILE_ROWS * height * width) * block
-        work = scratch(store, ("bwd", slot), size + n_taps * o_vec + lanes, x4.dtype)
-        offs = scratch(store, ("bwd offs", slot), n_taps + wtr.shape[2], np.int64, zero=True)
+        n_work, n_offs = direct_backward_workspace(x4.shape, n_out, groups, kh, kw, dh, dw, oh, ow, wt.shape[2],
+                                                   wtr.shape[2], block, x4.dtype)
+        work = scratch(store, ("bwd", slot), n_work, x4.dtype)
+        offs = scratch(store, ("bwd offs", slot), n_offs, np.int64, zero=True)
         dw_acc = scratch(store, ("dw", t), wt.size, np.float64, zero=True).reshape(wt.shape)
         db_acc = scratch(store, ("db", t), n_out, np.float64, zero=True)
         direct_backward(x4[a:e], wt, wtr, y4[a:e], dy4[a:e], ph, pw, dh, dw, kh, kw, block, act, dx4[a:e],

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import reference as ref  # noqa: E402
 
 from hamiltonian_cnn.kernels.activations import CODES  # noqa: E402
+from hamiltonian_cnn.kernels.conv import im2col_backward  # noqa: E402
 
 # every kernel test runs this many random configurations
 EXAMPLES = 200
@@ -45,6 +46,25 @@ def random_array(rng, shape, dtype, scale=1.0):
 def as4(a):
     """(N, C, L) -> (N, C, 1, L) for the kernels; 2D unchanged."""
     return np.ascontiguousarray(ref.as2d(a))
+
+
+def shared_backward(x, weight, y, dy, sh, sw, ph, pw, dh, dw, groups, act, n_chunks):
+    """The im2col backward of the shared convolution on a whole batch, cut as a layer cuts it:
+    im2col_backward on ``n_chunks`` consecutive pieces (at least 1, at most one per sample), dx
+    written piece by piece, the pieces' dJ and db (float64) summed in order and cast to x's dtype.
+    Returns (dx, dJ, db) shaped like x, weight and (O,)."""
+    n_batch = x.shape[0]
+    n_chunks = max(1, min(n_chunks, n_batch))
+    dx = np.empty_like(x)
+    dw_sum = np.zeros(weight.shape)
+    db_sum = np.zeros(weight.shape[0])
+    for t in range(n_chunks):
+        a, b = t * n_batch // n_chunks, (t + 1) * n_batch // n_chunks
+        dw_part, db_part = im2col_backward(x[a:b], weight, y[a:b], dy[a:b], sh, sw, ph, pw, dh, dw, groups, act,
+                                           dx[a:b])
+        dw_sum += dw_part
+        db_sum += db_part
+    return dx, dw_sum.astype(x.dtype), db_sum.astype(x.dtype)
 
 
 def delta_for(h_ref, y_kernel, dy, act):

@@ -14,11 +14,12 @@ from kernel_cases import (
     pairs2,
     random_array,
     ref,
+    shared_backward,
     window_geometry,
 )
 from scipy import signal
 
-from hamiltonian_cnn.kernels.conv import block_size, shared_backward, shared_forward
+from hamiltonian_cnn.kernels.conv import block_size, shared_forward
 from hamiltonian_cnn.kernels.transpose import transpose_backward, transpose_forward
 
 

@@ -14,11 +14,12 @@ from kernel_cases import (
     pairs2,
     random_array,
     ref,
+    shared_backward,
     window_geometry,
 )
 
-from hamiltonian_cnn.kernels.conv import shared_backward, shared_forward
-from hamiltonian_cnn.kernels.local import local_backward, local_forward
+from hamiltonian_cnn.kernels.conv import shared_forward
+from hamiltonian_cnn.kernels.local import local_forward
 
 
 @st.composite
@@ -36,6 +37,15 @@ def out_sites(case):
                  for a in range(case["nd"]))
 
 
+def reference_backward(x4, w6, y4, dy, sh, sw, ph, pw, act):
+    """The reference (dx, dJ, db) from the kernels' arguments: delta from their saved output y and
+    dL/dy, the start padding (ph, pw) as they take it, the end padding whatever the windows reach."""
+    _, oh, ow, _, kh, kw = w6.shape
+    height, width = x4.shape[2:]
+    pads = ((ph, max(0, (oh - 1) * sh + kh - ph - height)), (pw, max(0, (ow - 1) * sw + kw - pw - width)))
+    return ref.local2d_backward(x4, w6, ref.activation_backward(y4, dy, act), (sh, sw), pads)
+
+
 def to_kernel_layout(w, b, nd):
     """(O, *out_sites, C, *window) -> (O, OH, OW, C, KH, KW) and bias (O, OH, OW)."""
     if nd == 1:
@@ -46,7 +56,7 @@ def to_kernel_layout(w, b, nd):
 
 @KERNEL_SETTINGS
 @given(local_cases())
-def test_local_forward_backward_match_reference(case):
+def test_local_forward_matches_reference(case):
     rng = np.random.default_rng(case["seed"])
     nd, dtype, act = case["nd"], case["dtype"], case["act"]
     osites = out_sites(case)
@@ -62,19 +72,14 @@ def test_local_forward_backward_match_reference(case):
     assert y4.dtype == dtype
     assert_close(y4, ref.activate(h_ref, act), dtype, "y")
 
-    dy = random_array(rng, y4.shape, dtype)
-    dx4, dw6, db3 = local_backward(x4, w6, y4, dy, stride2[0], stride2[1], pads2[0][0], pads2[1][0], code(act))
-    dx_ref, dw_ref, db_ref = ref.local2d_backward(ref.as2d(x), w6, delta_for(h_ref, y4, dy, act), stride2, pads2)
-    assert_close(dx4, dx_ref, dtype, "dx")
-    assert_close(dw6, dw_ref, dtype, "dJ")
-    assert_close(db3, db_ref, dtype, "db")
-
 
 @KERNEL_SETTINGS
 @given(local_cases())
 def test_tied_local_is_shared_convolution(case):
     """Every window equal to J_ab: the local kernels give the convolution's y and dx, and their dJ, db
     summed over output sites are the convolution's dJ, db (float64)."""
+    from hamiltonian_cnn.nn.local import local_conv_backward
+
     rng = np.random.default_rng(case["seed"])
     nd, act = case["nd"], case["act"]
     osites = out_sites(case)
@@ -92,7 +97,7 @@ def test_tied_local_is_shared_convolution(case):
     np.testing.assert_allclose(y_local, y_shared, rtol=1e-12, atol=1e-12)
 
     dy = rng.standard_normal(y_local.shape)
-    dx_l, dw_l, db_l = local_backward(x4, w6, y_local, dy, *args, code(act))
+    dx_l, dw_l, db_l = local_conv_backward(x4, w6, y_local, dy, *args, code(act), 2)
     dx_s, dw_s, db_s = shared_backward(x4, w_shared, y_shared, dy, *args, 1, 1, 1, code(act), 2)
     np.testing.assert_allclose(dx_l, dx_s, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw_l.sum(axis=(1, 2)), dw_s, rtol=1e-10, atol=1e-10)
@@ -102,9 +107,10 @@ def test_tied_local_is_shared_convolution(case):
 @KERNEL_SETTINGS
 @given(local_cases(), st.integers(1, 4), st.integers(1, 9), st.sampled_from([None, 1, 2, 3]),
        st.sampled_from([None, 9]))
-def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n, block, c_in):
+def test_batch_kernels_match_reference(case, chunks, n, block, c_in):
     """The layer's kernels (per-site products over blocks of samples, pieces of the batch on threads)
-    against the reference, and against the plain-loop kernels; ``block`` forces several blocks per
+    against the reference, its gradients given delta both from the reference field and from the
+    kernels' own output y (as the kernels compute it); ``block`` forces several blocks per
     piece (where dJ of later blocks is added to the first's); ``c_in`` 9 takes the input channels
     past tiles.TILE_ROWS, where dx is summed one grid site at a time."""
     from hamiltonian_cnn.nn.local import local_conv_backward, local_conv_forward
@@ -132,9 +138,9 @@ def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n, block, c
     assert_close(dx4, dx_ref, dtype, "dx")
     assert_close(dw6, dw_ref, dtype, "dJ")
     assert_close(db3, db_ref, dtype, "db")
-    plain = local_backward(x4, w6, y4, dy, *args, code(act))
-    for got, want, what in zip((dx4, dw6, db3), plain, ("dx", "dJ", "db")):
-        assert_close(got, want, dtype, f"{what} vs plain loops")
+    from_y = reference_backward(x4, w6, y4, dy, *args, act)
+    for got, want, what in zip((dx4, dw6, db3), from_y, ("dx", "dJ", "db")):
+        assert_close(got, want, dtype, f"{what} vs the reference from y")
 
 
 @pytest.mark.parametrize("sites, kernel, stride, pads", [
@@ -148,8 +154,9 @@ def test_batch_kernels_match_reference_and_plain_loops(case, chunks, n, block, c
 @pytest.mark.parametrize("c_in", [2, 9])
 def test_row_pieces_match_one_piece(sites, kernel, stride, pads, chunks, c_in):
     """Cut into pieces of site rows (each recomputing dx for the rows it shares with its
-    neighbours), a call gives what the plain loops give, for every number of pieces; with few
-    input channels dx is summed per output site, with many (>= tiles.TILE_ROWS) per grid site."""
+    neighbours), a call gives what the plain loops (forward) and the reference (backward) give,
+    for every number of pieces; with few input channels dx is summed per output site, with many
+    (>= tiles.TILE_ROWS) per grid site."""
     from hamiltonian_cnn.nn.local import local_conv_backward, local_conv_forward
 
     rng = np.random.default_rng(sum(sites) + chunks + c_in)
@@ -162,7 +169,7 @@ def test_row_pieces_match_one_piece(sites, kernel, stride, pads, chunks, c_in):
     np.testing.assert_allclose(y4, local_forward(x4, w6, b3, sh, sw, ph, pw, code("tanh")), rtol=1e-12, atol=1e-12)
     dy = rng.standard_normal(y4.shape)
     got = local_conv_backward(x4, w6, y4, dy, sh, sw, ph, pw, code("tanh"), chunks, block=2)
-    for g, want, what in zip(got, local_backward(x4, w6, y4, dy, sh, sw, ph, pw, code("tanh")), ("dx", "dJ", "db")):
+    for g, want, what in zip(got, reference_backward(x4, w6, y4, dy, sh, sw, ph, pw, "tanh"), ("dx", "dJ", "db")):
         np.testing.assert_allclose(g, want, rtol=1e-11, atol=1e-11, err_msg=what)
 
 
@@ -178,7 +185,7 @@ def test_backward_reuses_the_forward_layout_only_for_its_x(monkeypatch):
     args = (1, 1, 0, 1, code("sigmoid"))
 
     def plain(x4, y4, dy):
-        return local_backward(x4, w6, y4, dy, *args)
+        return reference_backward(x4, w6, y4, dy, *args[:4], "sigmoid")
 
     real = local_nn.run_chunks
     swap = {"on": False}
