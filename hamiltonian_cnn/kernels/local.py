@@ -70,6 +70,23 @@ def _site_offsets(offs, n_in, kh, kw, hp, wp, r0, q0, m):
 DCOLS_ROWS = 16
 
 
+def local_workspace(n_out, oh, ow, c_in, kh, kw, plane, n_box, n_own, block, dtype):
+    """(work, offs) entries that local_forward_sites and local_backward_sites need for a range of
+    site rows (plain Python: the nn driver sizes the scratch with it). ``plane`` = C hb wp, the
+    range's box of the input grid per sample; ``n_box`` = OW x the box's site rows (B), ``n_own``
+    = OW x the range's own site rows (A). work, in the order the backward cuts it: per sample of a
+    block the laid-out input and its dx (2 C hb wp), the fields/delta of every site and of the box
+    ((P + B) O), the delta with channels innermost (A O_v, O_v = O in whole vectors) and DCOLS_ROWS
+    rows of dcols; then the gathered weights (KH KW O C), the dJ partial (T8 O_v, T8 = C KH KW
+    rounded up to 8) and two vectors of slack. offs: T8 + KH KW O. The forward uses the start."""
+    lane = VECTOR_BYTES // np.dtype(dtype).itemsize
+    o_vec, taps8 = -(-n_out // lane) * lane, -(-(c_in * kh * kw) // 8) * 8
+    n_cover = kh * kw * n_out  # (window, output channel) pairs over one grid site, at most
+    work = (block * (2 * plane + (oh * ow + n_box) * n_out + n_own * o_vec + DCOLS_ROWS) + n_cover * c_in
+            + taps8 * o_vec + 2 * lane)
+    return work, taps8 + n_cover
+
+
 @njit(cache=True)
 def _scatter_site(dcols, offs, n_rows, m, dxt):
     """dxt[offs[t] + s] += dcols[t, s] for t < n_rows: the adjoint of reading those taps of a site's windows."""
@@ -140,9 +157,8 @@ def local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, i_lo, i_hi, b_lo, b
     block: there row t of cols_p is the contiguous run of m values at offs[t], so
     the product is a sum of shifted rows (tiles.shifted_rows, registers over samples) that reads
     the input and J_p where they lie. The fields, kept as (site, channel, sample), get b and g
-    and reach y in one transpose per channel. ``bias`` (O P,); ``work``: scratch of at least
-    block (C hb wp + rows OW O) + L entries of x's dtype (L = simd.lanes); ``offs``: int64 scratch
-    of at least T entries."""
+    and reach y in one transpose per channel. ``bias`` (O P,); ``work`` and ``offs``: scratch
+    sized by local_workspace."""
     n_batch, n_in = x.shape[0], x.shape[1]
     n_out, n_sites, n_taps = w3.shape
     ow = y.shape[3]
@@ -193,10 +209,8 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
 
     ``laid_out``: the batch is one block and local_forward_sites has laid out this box of the same
     x at the start of ``work`` (else it is laid out here).
-    ``work``: scratch of at least block (2 C hb wp + (P + B) O + A O_v + DCOLS_ROWS) + KH KW O C + T8 O_v
-    + 2 L entries of x's dtype (B = OW x the site rows from min(i_lo, e_lo) to max(i_hi, e_hi), hb = the
-    grid rows under them, A = OW (i_hi - i_lo), O_v = O rounded up to whole vectors of L =
-    simd.lanes, T8 = T rounded up to a multiple of 8); ``offs``: int64 scratch of T8 + KH KW O entries."""
+    ``work`` and ``offs``: scratch sized by local_workspace (its box: the site rows from
+    min(i_lo, e_lo) to max(i_hi, e_hi), e = reach(g_lo, g_hi, ...), and the grid rows hb under them)."""
     n_batch, n_in = x.shape[0], x.shape[1]
     n_out, n_sites, n_taps = w3.shape
     oh, ow = y.shape[2], y.shape[3]

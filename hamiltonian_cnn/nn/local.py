@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from .._checks import as_int, as_int_tuple
-from ..kernels.local import DCOLS_ROWS, local_backward_sites, local_forward_sites, reach
-from ..kernels.simd import lanes
+from ..kernels.conv import even_block
+from ..kernels.local import local_backward_sites, local_forward_sites, local_workspace, reach
 from ..physics.couplings import LocalCoupling
 from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
 from .base import spatial_shape
@@ -31,13 +31,7 @@ LOCAL_BLOCK_MAX = 128
 def local_block(count: int, plane: int, block: int | None = None) -> int:
     """Samples per block for ``count`` samples with ``plane`` = C hp wp grid entries each (even blocks);
     ``block``: force a maximum (the tests use it to cover several blocks per call)."""
-    cap = block or max(16, min(LOCAL_BLOCK_MAX, LOCAL_BLOCK_ENTRIES // max(1, plane)))
-    n_blocks = -(-count // cap)
-    return max(1, -(-count // n_blocks))
-
-
-def _taps8(n_taps):
-    return -(-n_taps // 8) * 8  # tiles.outer_dots takes taps 8 at a time
+    return even_block(count, block or max(16, min(LOCAL_BLOCK_MAX, LOCAL_BLOCK_ENTRIES // max(1, plane))))
 
 
 def _as_rows(x4, w6, sh, sw, ph, pw):
@@ -75,20 +69,15 @@ def _piece_scratch(store, t, x4, w6, sh, wp, a, e, block):
     thread: whichever thread runs the piece). The forward lays out x on the box at the start of
     ``work``, where the backward finds it (see local_backward_sites)."""
     n_out, oh, ow, c_in, kh, kw = w6.shape
-    lane = lanes(x4.dtype)
-    n_sites, n_taps = oh * ow, c_in * kh * kw
-    o_vec, taps8 = -(-n_out // lane) * lane, _taps8(n_taps)
-    n_cover = kh * kw * n_out  # (window, output channel) pairs over one grid site, at most
     g_lo, g_hi = _owned_grid_rows(a, e, oh, sh, kh)
     e_lo, e_hi = reach(g_lo, g_hi, sh, kh, oh)
     b_lo, b_hi = min(a, e_lo), max(e, e_hi)
     plane = c_in * _rows_of(sh, kh, b_lo, b_hi) * wp
     m = local_block(x4.shape[0], plane, block)
-    n_box, n_own = (b_hi - b_lo) * ow, (e - a) * ow
-    size = (m * (2 * plane + (n_sites + n_box) * n_out + n_own * o_vec + DCOLS_ROWS) + n_cover * c_in
-            + taps8 * o_vec + 2 * lane)
-    work = scratch(store, ("local", t), size, x4.dtype)
-    offs = scratch(store, ("offs", t), taps8 + n_cover, np.int64)
+    n_work, n_offs = local_workspace(n_out, oh, ow, c_in, kh, kw, plane, (b_hi - b_lo) * ow, (e - a) * ow, m,
+                                     x4.dtype)
+    work = scratch(store, ("local", t), n_work, x4.dtype)
+    offs = scratch(store, ("offs", t), n_offs, np.int64)
     return g_lo, g_hi, b_lo, b_hi, m, work, offs
 
 
