@@ -14,7 +14,8 @@ the same idea for the weight gradient (8 or 4 taps x 2 vectors of channels).
 
 Few tile shapes on purpose: each one costs Numba about a second of compile time in every kernel
 that calls it, and start-up time is part of what users wait for. So each entry point exists in a
-version for either register count, and only the one for this CPU is compiled.
+version for either register count; the kernels call (and so compile) the one for this CPU, and
+the tests run both on every machine (``shifted_rows_narrow`` / ``_wide``, ``outer_dots_*``).
 """
 
 from numba import njit
@@ -273,8 +274,11 @@ def _shifted_rows_wide(src, w, row0, n_rows, offs, length, out):
         r += 2
 
 
-#: the one that is compiled: each tile shape costs compile time in every kernel that calls it
-shifted_rows = njit(cache=True)(_shifted_rows_wide if MANY_REGISTERS else _shifted_rows)
+#: both tile families, each compiled on first use (the tests run both on every machine)
+shifted_rows_narrow = njit(cache=True)(_shifted_rows)
+shifted_rows_wide = njit(cache=True)(_shifted_rows_wide)
+#: the one the kernels call, for this CPU: each tile shape costs compile time in every kernel that calls it
+shifted_rows = shifted_rows_wide if MANY_REGISTERS else shifted_rows_narrow
 
 
 @njit(cache=True, inline="always")
@@ -445,5 +449,7 @@ def _outer_dots_wide(src, row_stride, n_rows, run, offs, d, o_pad, acc):
             _outer8x1(src, offs, t, row_stride, n_rows, run, d, o_pad, v, acc)
 
 
-#: the one that is compiled (as for shifted_rows)
-outer_dots = njit(cache=True)(_outer_dots_wide if MANY_REGISTERS else _outer_dots)
+#: both families, and the one the kernels call (as for shifted_rows)
+outer_dots_narrow = njit(cache=True)(_outer_dots)
+outer_dots_wide = njit(cache=True)(_outer_dots_wide)
+outer_dots = outer_dots_wide if MANY_REGISTERS else outer_dots_narrow

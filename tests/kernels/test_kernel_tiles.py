@@ -11,8 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kernel_cases import DTYPES, KERNEL_SETTINGS
 
-from hamiltonian_cnn.kernels import simd
-from hamiltonian_cnn.kernels.tiles import outer_dots, shifted_rows
+from hamiltonian_cnn.kernels import simd, tiles
+
+# both tile families on every machine: the kernels use the one for this CPU's register count
+SHIFTED_ROWS = [tiles.shifted_rows_narrow, tiles.shifted_rows_wide]
+OUTER_DOTS = [tiles.outer_dots_narrow, tiles.outer_dots_wide]
 
 
 def tolerance(dtype):
@@ -20,9 +23,9 @@ def tolerance(dtype):
 
 
 @KERNEL_SETTINGS
-@given(st.integers(1, 9), st.integers(0, 3), st.integers(1, 13), st.integers(0, 70), st.sampled_from(DTYPES),
-       st.integers(0, 2**32 - 1))
-def test_shifted_rows_is_a_sum_of_shifted_rows(n_rows, row0, n_taps, length, dtype, seed):
+@given(st.integers(1, 17), st.integers(0, 3), st.integers(1, 13), st.integers(0, 70), st.sampled_from(DTYPES),
+       st.integers(0, 2**32 - 1), st.sampled_from(SHIFTED_ROWS))
+def test_shifted_rows_is_a_sum_of_shifted_rows(n_rows, row0, n_taps, length, dtype, seed, shifted_rows):
     """out[r, q] = sum_t w[row0 + r, t] src[offs[t] + q]: every count of rows (tiles of 4, 2, 1),
     lengths with and without a partial tile, and rows outside ``length`` left alone."""
     rng = np.random.default_rng(seed)
@@ -41,8 +44,8 @@ def test_shifted_rows_is_a_sum_of_shifted_rows(n_rows, row0, n_taps, length, dty
 
 @KERNEL_SETTINGS
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 19), st.integers(0, 5),
-       st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
-def test_outer_dots_is_a_sum_of_outer_products(n_vecs, tap_groups, n_rows, run, gap, dtype, seed):
+       st.sampled_from(DTYPES), st.integers(0, 2**32 - 1), st.sampled_from(OUTER_DOTS))
+def test_outer_dots_is_a_sum_of_outer_products(n_vecs, tap_groups, n_rows, run, gap, dtype, seed, outer_dots):
     """acc[t, o] = sum_i sum_q src[offs[t] + i row_stride + q] d[(i run + q) o_pad + o], for one to
     three vectors of channels (tiles of 2 vectors and of 1), taps in groups of 8."""
     rng = np.random.default_rng(seed)
@@ -60,6 +63,13 @@ def test_outer_dots_is_a_sum_of_outer_products(n_vecs, tap_groups, n_rows, run, 
         for i in range(n_rows):
             want[t] += src[o + i * row_stride:o + i * row_stride + run].astype(np.float64) @ d3[i]
     np.testing.assert_allclose(acc, want, **tolerance(dtype))
+
+
+def test_the_kernels_call_the_family_for_this_cpu():
+    wide = simd.VECTOR_BYTES == 64
+    assert tiles.shifted_rows is (tiles.shifted_rows_wide if wide else tiles.shifted_rows_narrow)
+    assert tiles.outer_dots is (tiles.outer_dots_wide if wide else tiles.outer_dots_narrow)
+    assert tiles.TILE_ROWS == (8 if wide else 4)
 
 
 def test_plain_python_vectors():
