@@ -5,9 +5,9 @@ Every layer follows :class:`Layer`: ``forward(x)``, ``backward(dy) -> dx``, ``pa
 """
 
 from .base import Layer
-from .coupling import ACTIVATIONS
 from .centring import Centring
 from .conv import SharedConv1d, SharedConv2d
+from .coupling import ACTIVATIONS
 from .full import FullCoupled
 from .local import LocalConv1d, LocalConv2d
 from .pool import AvgPool1d, AvgPool2d, GlobalAvgPool, MaxPool1d, MaxPool2d, SpatialPyramidPool

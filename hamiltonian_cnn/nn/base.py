@@ -16,26 +16,8 @@ import contextlib
 
 import numpy as np
 
-from .._checks import as_float_array, as_int, check_dtype
+from .._checks import as_float_array, check_dtype
 from .runtime import blas_single_thread
-
-
-def sample_shape(input_shape, name: str = "input_shape") -> tuple[int, ...]:
-    """A per-sample shape (C, *sites) as a tuple of positive ints."""
-    if not isinstance(input_shape, (tuple, list)):
-        raise TypeError(f"{name}: expected a tuple (C, *sites) without the batch axis, got {input_shape!r}")
-    return tuple(as_int(s, name, 1) for s in input_shape)
-
-
-def spatial_shape(input_shape, nd: int, channels: int | None, layer: str) -> tuple[int, ...]:
-    """Check (C, *sites) against ``nd`` spatial axes and ``channels``; return it."""
-    shape = sample_shape(input_shape)
-    want = "(C, L)" if nd == 1 else "(C, H, W)"
-    if len(shape) != nd + 1:
-        raise ValueError(f"input_shape: {layer} expected a per-sample shape {want}, got {tuple(input_shape)!r}")
-    if channels is not None and shape[0] != channels:
-        raise ValueError(f"input_shape: {layer} expected {channels} input channel(s), got {shape[0]} in {tuple(input_shape)!r}")
-    return shape
 
 
 class Layer:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import as_float_array, as_int
-from .base import Layer, sample_shape
+from .._checks import as_float_array, as_int, sample_shape
+from .base import Layer
 
 
 class Centring(Layer):

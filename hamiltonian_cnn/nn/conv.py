@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .._checks import as_int_tuple
+from .._checks import as_int_tuple, spatial_shape
 from ..kernels.conv import im2col_backward, im2col_forward
 from ..kernels.direct import (
     direct_backward,
@@ -23,10 +23,14 @@ from ..kernels.direct import (
 )
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
-from .base import spatial_shape
 from .coupling import CouplingLayer, activation_code
-from .runtime import blas_single_thread, n_chunks, pieces_per_thread, run_chunks, scratch
-
+from .runtime import (
+    blas_single_thread,
+    n_chunks,
+    pieces_per_thread,
+    run_chunks,
+    scratch,
+)
 
 METHODS = ("auto", "direct", "im2col")
 

@@ -13,11 +13,10 @@ import math
 
 import numpy as np
 
-from .._checks import as_int
+from .._checks import as_int, sample_shape
+from .._io import jsonable
 from ..kernels.full import activate_inplace, delta_from_output
 from ..physics.couplings import FullCoupling
-from .._io import jsonable
-from .base import sample_shape
 from .coupling import CouplingLayer, activation_code
 
 

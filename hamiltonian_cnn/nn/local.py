@@ -11,15 +11,18 @@ import math
 
 import numpy as np
 
-from .._checks import as_int, as_int_tuple
+from .._checks import as_int, as_int_tuple, spatial_shape
 from ..kernels.conv import even_block
-from ..kernels.local import local_backward_sites, local_forward_sites, local_workspace, reach
+from ..kernels.local import (
+    local_backward_sites,
+    local_forward_sites,
+    local_workspace,
+    reach,
+)
 from ..physics.couplings import LocalCoupling
 from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
-from .base import spatial_shape
 from .coupling import CouplingLayer, activation_code
 from .runtime import n_chunks, run_chunks, scratch
-
 
 #: samples a block of the local kernels holds: the per-site products get more efficient up to about
 #: 100 samples, while the padded input grid (C hp wp entries per sample) should stay within a

@@ -17,12 +17,16 @@ import math
 
 import numpy as np
 
-from .._checks import as_int, as_int_tuple, choice
-from ..kernels.pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
-from ..physics.formulas import make_geometry, normalize_padding
+from .._checks import as_int, as_int_tuple, choice, sample_shape, spatial_shape
 from .._io import jsonable
-from ..physics.formulas import as4d
-from .base import Layer, sample_shape, spatial_shape
+from ..kernels.pool import (
+    avg_pool_backward,
+    avg_pool_forward,
+    max_pool_backward,
+    max_pool_forward,
+)
+from ..physics.formulas import as4d, make_geometry, normalize_padding
+from .base import Layer
 
 
 def _fixed_axis(size, kernel, stride, pad_start, count):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from .base import Layer, sample_shape
+from .._checks import sample_shape
+from .base import Layer
 
 
 class Flatten(Layer):

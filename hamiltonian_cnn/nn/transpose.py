@@ -14,11 +14,16 @@ import math
 
 import numpy as np
 
-from .._checks import as_int_tuple
+from .._checks import as_int_tuple, spatial_shape
 from ..kernels.transpose import transpose_backward, transpose_forward
 from ..physics.couplings import SharedCoupling
-from ..physics.formulas import Geometry, as4d, check_padding, kernel_geometry, normalize_padding
-from .base import spatial_shape
+from ..physics.formulas import (
+    Geometry,
+    as4d,
+    check_padding,
+    kernel_geometry,
+    normalize_padding,
+)
 from .coupling import CouplingLayer, activation_code
 from .runtime import n_chunks, run_chunks
 
