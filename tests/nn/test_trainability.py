@@ -2,10 +2,11 @@
 
 Each case failed at chance level (loss ln 10, accuracy 0.10) before centring and the
 variance-keeping initialisation; see experiments/trainability.py for the factors one by one.
-The bounds sit below the spread measured over seeds (the thread count alone moves a run by about
-0.01), so they fail at chance level or a partial stall, not on a seed's luck: LeNet-5 measured
-0.95-0.976, 8 blocks 0.88-0.95 (10 seeds), 4 blocks 0.97-0.99, the 16x16 canvas 0.94-0.95, the
-32x32 canvas 0.90-0.93, MNIST-1D 0.94-0.96.
+The bounds sit below the spread measured over seeds and runs (the order of a float sum, e.g. a
+different thread count in an earlier test, moves a run by about 0.01, and an 8-block run by up
+to 0.1), so they fail at chance level or a partial stall, not on a seed's luck: LeNet-5 measured
+0.95-0.976, 8 blocks 0.82-0.95 (the uncentred or Glorot-initialised stacks: 0.10-0.38),
+4 blocks 0.97-0.99, the 16x16 canvas 0.94-0.95, the 32x32 canvas 0.90-0.93, MNIST-1D 0.94-0.96.
 """
 
 import numpy as np
@@ -45,18 +46,18 @@ def test_short_fit_leaves_chance_level(digits):
 @pytest.mark.slow
 def test_lenet5_on_digits(digits):
     _, _, accuracy = _fit_score(digits, coupling="shared", preset="lenet5")
-    assert accuracy >= 0.94
+    assert accuracy >= 0.92
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("canvas", [16, 32])
 def test_default_shared_model_on_a_canvas(canvas):
     _, _, accuracy = _fit_score(hc.data.load("digits", canvas=canvas), coupling="shared")
-    assert accuracy >= 0.88
+    assert accuracy >= 0.85
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("depth, bound", [(4, 0.95), (8, 0.85)])
+@pytest.mark.parametrize("depth, bound", [(4, 0.95), (8, 0.7)])
 def test_deep_shared_stacks_on_digits(digits, depth, bound):
     _, _, accuracy = _fit_score(digits, coupling="shared", channels=(16,) * depth)
     assert accuracy >= bound
@@ -65,7 +66,7 @@ def test_deep_shared_stacks_on_digits(digits, depth, bound):
 @pytest.mark.slow
 def test_default_shared_model_on_mnist1d():
     _, _, accuracy = _fit_score(hc.data.load("mnist1d"), coupling="shared")
-    assert accuracy >= 0.93  # Greydanus & Kobak: CNN 94 %, MLP 68 %
+    assert accuracy >= 0.92  # Greydanus & Kobak: CNN 94 %, MLP 68 %
 
 
 @pytest.mark.slow
