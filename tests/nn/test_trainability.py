@@ -77,3 +77,24 @@ def test_local_and_full_families_train(digits, coupling):
     _, history, accuracy = _fit_score(digits, coupling=coupling)
     assert history["loss"][-1] < 0.1
     assert accuracy >= 0.9
+
+
+def test_cosine_schedule_decays_the_learning_rate(digits, monkeypatch):
+    """schedule="cosine": lr_t = lr (1 + cos(pi t / T)) / 2 over the T steps of the fit; a bad name is refused."""
+    from hamiltonian_cnn.nn import optim
+
+    X_train, y_train = digits[0][:96], digits[1][:96]
+    seen = []
+    real_step = optim.Adam.step
+    monkeypatch.setattr(optim.Adam, "step", lambda self, p, g: seen.append(self.lr) or real_step(self, p, g))
+    model = hc.models.build("shared", input_shape=(1, 8, 8), n_classes=10, schedule="cosine", lr=0.02)
+    model.fit(X_train, y_train, epochs=2, batch_size=32, progress=False, seed=0)
+    steps = np.arange(6)
+    np.testing.assert_allclose(seen, 0.02 * 0.5 * (1 + np.cos(np.pi * steps / 6)))
+    seen.clear()
+    model.fit(X_train, y_train, epochs=1, batch_size=32, progress=False, seed=0, schedule="constant")
+    assert seen == [0.02] * 3
+    with pytest.raises(ValueError, match="schedule"):
+        model.fit(X_train, y_train, epochs=1, progress=False, schedule="linear")
+    with pytest.raises(ValueError, match="schedule"):
+        hc.models.build("shared", input_shape=(1, 8, 8), n_classes=10, schedule="step")
