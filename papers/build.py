@@ -139,34 +139,44 @@ def render_trainability(report: dict, figure_dir: str = "figures") -> str:
     return "\n".join(lines)
 
 
-def _replace_between(text: str, begin: str, end: str, body: str, paper: str) -> str:
-    if begin not in text or end not in text:
-        raise SystemExit(f"{paper}: markers {begin} / {end} not found")
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return head + begin + "\n" + body + "\n" + end + tail
-
-
-def build_trainability(path: str, paper: str) -> None:
-    """Copy a trainability results.json and its figures into papers/ and rewrite §6.1's table."""
+def install(path: str, paper: str, data_name: str, figures, require_figures: bool = False):
+    """Copy a results.json to papers/data/<data_name> and the figures beside it to papers/figures/;
+    returns the report and the paper's folder. A missing figure is skipped, or refused when
+    ``require_figures``."""
     with open(path) as fh:
         report = json.load(fh)
     paper_dir = os.path.dirname(os.path.abspath(paper))
     os.makedirs(os.path.join(paper_dir, "data"), exist_ok=True)
     os.makedirs(os.path.join(paper_dir, "figures"), exist_ok=True)
-    target = os.path.join(paper_dir, "data", "trainability.json")
+    target = os.path.join(paper_dir, "data", data_name)
     if os.path.abspath(path) != os.path.abspath(target):
         _copy(path, target)
-    for name in TRAIN_FIGURES:
+    for name in figures:
         src = os.path.join(os.path.dirname(path), name)
         if not os.path.exists(src):
-            raise SystemExit(f"{src}: figure missing; run experiments/trainability.py to the end first")
+            if require_figures:
+                raise SystemExit(f"{src}: figure missing; run the experiment to the end first")
+            continue
         if os.path.abspath(src) != os.path.abspath(os.path.join(paper_dir, "figures", name)):
             _copy(src, os.path.join(paper_dir, "figures", name))
+    return report, paper_dir
+
+
+def rewrite_between(paper: str, begin: str, end: str, body: str) -> None:
+    """Replace the text between the ``begin`` and ``end`` markers of the paper, atomically."""
     with open(paper) as fh:
         text = fh.read()
-    text = _replace_between(text, TRAIN_BEGIN, TRAIN_END, render_trainability(report), paper)
-    atomic_write_bytes(paper, text.encode())
+    if begin not in text or end not in text:
+        raise SystemExit(f"{paper}: markers {begin} / {end} not found")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    atomic_write_bytes(paper, (head + begin + "\n" + body + "\n" + end + tail).encode())
+
+
+def build_trainability(path: str, paper: str) -> None:
+    """Copy a trainability results.json and its figures into papers/ and rewrite §6.1's table."""
+    report, _ = install(path, paper, "trainability.json", TRAIN_FIGURES, require_figures=True)
+    rewrite_between(paper, TRAIN_BEGIN, TRAIN_END, render_trainability(report))
     print(f"wrote the trainability table of {paper} from {path}")
 
 
@@ -185,26 +195,8 @@ def main(argv=None):
     path = args.results or newest_results()
     if path is None or not os.path.exists(path):
         p.error("no results.json found: run python experiments/sharing_vs_coupling.py first, or pass --results")
-    with open(path) as fh:
-        report = json.load(fh)
-    paper_dir = os.path.dirname(os.path.abspath(args.paper))
-    os.makedirs(os.path.join(paper_dir, "data"), exist_ok=True)
-    os.makedirs(os.path.join(paper_dir, "figures"), exist_ok=True)
-    target = os.path.join(paper_dir, "data", "sharing_vs_coupling.json")
-    if os.path.abspath(path) != os.path.abspath(target):
-        _copy(path, target)
-    for name in FIGURES:
-        src = os.path.join(os.path.dirname(path), name)
-        if os.path.exists(src) and os.path.abspath(src) != os.path.abspath(os.path.join(paper_dir, "figures", name)):
-            _copy(src, os.path.join(paper_dir, "figures", name))
-    with open(args.paper) as fh:
-        text = fh.read()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{args.paper}: markers {BEGIN} / {END} not found")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = head + BEGIN + "\n" + render(report, paper_dir) + "\n" + END + tail
-    atomic_write_bytes(args.paper, new.encode())
+    report, paper_dir = install(path, args.paper, "sharing_vs_coupling.json", FIGURES)
+    rewrite_between(args.paper, BEGIN, END, render(report, paper_dir))
     print(f"wrote the results section of {args.paper} from {path}")
 
 
