@@ -38,6 +38,17 @@ def digits_small():
 # ---------------------------------------------------------------- independent references
 
 
+def central_difference(loss, flat, i, eps):
+    """(loss(flat[i] + eps) - loss(flat[i] - eps)) / 2 eps, with flat[i] restored afterwards."""
+    old = flat[i]
+    flat[i] = old + eps
+    up = loss()
+    flat[i] = old - eps
+    down = loss()
+    flat[i] = old
+    return (up - down) / (2 * eps)
+
+
 def inside_mask(in_sites, kernel, stride, pads):
     """mask[*out_site, *tap] = 1 where the tap i = s I + a - p0 falls inside the input (dilation 1)."""
     out_sites = tuple((n + p0 + p1 - k) // s + 1 for n, k, s, (p0, p1) in zip(in_sites, kernel, stride, pads))
@@ -412,25 +423,13 @@ def test_model_with_centring_gradient_check_float64():
         for key, p in layer.params.items():
             flat = p.reshape(-1)
             for i in rng.choice(flat.size, size=min(flat.size, 5), replace=False):
-                old = flat[i]
-                flat[i] = old + eps
-                lp = loss()
-                flat[i] = old - eps
-                lm = loss()
-                flat[i] = old
-                numeric = (lp - lm) / (2 * eps)
+                numeric = central_difference(loss, flat, i, eps)
                 assert grads[key].reshape(-1)[i] == pytest.approx(numeric, rel=1e-5, abs=1e-9), (layer, key)
                 checked += 1
     assert checked >= 6 * 5
     flatX = X.reshape(-1)
     for i in rng.choice(flatX.size, size=6, replace=False):
-        old = flatX[i]
-        flatX[i] = old + eps
-        lp = loss()
-        flatX[i] = old - eps
-        lm = loss()
-        flatX[i] = old
-        assert dX.reshape(-1)[i] == pytest.approx((lp - lm) / (2 * eps), rel=1e-5, abs=1e-9)
+        assert dX.reshape(-1)[i] == pytest.approx(central_difference(loss, flatX, i, eps), rel=1e-5, abs=1e-9)
     for c, mu in zip(cs, offsets):  # no forward above moved the offsets
         np.testing.assert_array_equal(c.state["mu"], mu)
 
