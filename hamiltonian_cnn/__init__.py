@@ -12,6 +12,7 @@ from .physics import (
     Hamiltonian,
     LocalCoupling,
     SharedCoupling,
+    SparseCoupling,
     conv_params,
     coupling_params,
     fc_params,
@@ -22,6 +23,6 @@ from .physics import (
 
 __all__ = [
     "__version__", "physics", "data", "nn", "models",
-    "SharedCoupling", "LocalCoupling", "FullCoupling", "Hamiltonian",
+    "SharedCoupling", "LocalCoupling", "FullCoupling", "SparseCoupling", "Hamiltonian",
     "output_size", "conv_params", "pool_params", "fc_params", "coupling_params", "receptive_field",
 ]

@@ -378,3 +378,48 @@ def spatial_pyramid_pool_backward(x, dy, levels, mode="max", ndim=2):
         dx += adaptive_pool2d_backward(x2, dy[:, start:start + size].reshape(n, c, *bins), bins, mode)
         start += size
     return dx.reshape(np.shape(x))
+
+
+# ---------------------------------------------------------------- finite-difference gradient check
+
+GRAD_EPS = 1e-6
+
+
+def numeric_gradient(loss, array):
+    """Central differences of loss() with respect to every entry of ``array`` (perturbed in place)."""
+    grad = np.zeros_like(array)
+    flat, gflat = array.reshape(-1), grad.reshape(-1)
+    for k in range(flat.size):
+        old = flat[k]
+        flat[k] = old + GRAD_EPS
+        up = loss()
+        flat[k] = old - GRAD_EPS
+        down = loss()
+        flat[k] = old
+        gflat[k] = (up - down) / (2 * GRAD_EPS)
+    return grad
+
+
+def check_gradients(layer, input_shape, seed=0):
+    """L = sum(R * layer.forward(x)) with a fixed random R, float64: backward's dx and grads against
+    central differences in every entry of x and of each parameter."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2,) + tuple(input_shape))
+    y = layer.forward(x)
+    assert y.shape == (2,) + layer.output_shape(input_shape)
+    R = rng.standard_normal(y.shape)
+    dx = layer.backward(R)
+    grads = {key: value.copy() for key, value in layer.grads.items()}
+    assert set(grads) == set(layer.params)
+
+    def loss():
+        return float(np.sum(layer.forward(x) * R))
+
+    def close(got, want, what):
+        scale = max(1.0, float(np.abs(want).max()))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * scale, err_msg=f"{layer!r}: {what}")
+
+    close(dx, numeric_gradient(loss, x), "dx")
+    for key, param in layer.params.items():
+        assert grads[key].shape == param.shape and grads[key].dtype == param.dtype
+        close(grads[key], numeric_gradient(loss, param), f"d{key}")

@@ -12,11 +12,12 @@ from .full import FullCoupled
 from .local import LocalConv1d, LocalConv2d
 from .pool import AvgPool1d, AvgPool2d, GlobalAvgPool, MaxPool1d, MaxPool2d, SpatialPyramidPool
 from .shape import Flatten
+from .sparse import SparseCoupled
 from .transpose import ConvTranspose1d, ConvTranspose2d
 
 __all__ = [
     "ACTIVATIONS", "Layer",
-    "SharedConv1d", "SharedConv2d", "LocalConv1d", "LocalConv2d", "FullCoupled",
+    "SharedConv1d", "SharedConv2d", "LocalConv1d", "LocalConv2d", "FullCoupled", "SparseCoupled",
     "ConvTranspose1d", "ConvTranspose2d",
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "GlobalAvgPool", "SpatialPyramidPool",
     "Flatten", "Centring",

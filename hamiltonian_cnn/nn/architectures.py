@@ -7,6 +7,7 @@ differ only in how each block's couplings are tied:
     shared  SharedConv:  J_ab, the same window at every site (convolution)
     local   LocalConv:   J_{IJ,ab}, the same windows, untied per site
     full    FullCoupled: J_{IJ,ij}, every output site of the block to every input site
+    sparse  SparseCoupled: J_{IJ,k}, as many inputs per site as a window, drawn at random (a control)
 
 so parameter counts go shared << local << full while the field shapes are identical.
 """
@@ -22,7 +23,7 @@ from ..physics.formulas import inside_fraction, make_geometry
 from .centring import Centring
 from .model import Model
 
-FAMILIES = ("shared", "local", "full")
+FAMILIES = ("shared", "local", "full", "sparse")
 HEADS = ("dense", "gap", "sites")
 INITS = ("variance", "glorot")
 
@@ -69,7 +70,7 @@ def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, act
     fraction of a window inside the input), so that the field's variance is kept through depth
     even where most of a window lies on padding (a 3x3 window on 1x1 sites sees 1 tap of 9).
     """
-    from . import FullCoupled, LocalConv1d, LocalConv2d, SharedConv1d, SharedConv2d
+    from . import FullCoupled, LocalConv1d, LocalConv2d, SharedConv1d, SharedConv2d, SparseCoupled
 
     nd = len(in_shape) - 1
     c_in = in_shape[0]
@@ -83,11 +84,14 @@ def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, act
         cls = LocalConv1d if nd == 1 else LocalConv2d
         layer = cls(c_in, out_channels, kernel, stride=stride, padding=padding, activation=activation,
                     dtype=dtype, seed=seed, input_size=in_shape[1:])
+    elif family == "sparse":
+        layer = SparseCoupled(c_in, out_channels, kernel, stride=stride, padding=padding, activation=activation,
+                              dtype=dtype, seed=seed, input_size=in_shape[1:])
     else:
         layer = FullCoupled(in_shape, out_shape, activation=activation, dtype=dtype, seed=seed)
     if init == "variance":
-        # a full coupling has no padding: every input site is in its fan-in
-        scale = INIT_GAIN[activation] / math.sqrt(inside_fraction(geo) if family != "full" else 1.0)
+        # full and sparse couplings have no padding: every input site in the fan-in is a real one
+        scale = INIT_GAIN[activation] / math.sqrt(inside_fraction(geo) if family in ("shared", "local") else 1.0)
         layer.params["J"] *= np.asarray(scale, dtype=layer.params["J"].dtype)
     return layer, out_shape
 
@@ -120,7 +124,8 @@ def _centring(activation, centring):
 def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=None, kernel_size=3, stride=1,
           padding="same", pool=2, pool_mode="max", hidden=(), activation="sigmoid", centring=None, init="variance",
           head="dense", head_kernel=None, preset=None, dtype=np.float32, seed=0, **fit_defaults) -> Model:
-    """A classifier whose coupling blocks are all ``coupling`` = "shared", "local" or "full".
+    """A classifier whose coupling blocks are all ``coupling`` = "shared", "local", "full" or "sparse"
+    (random non-local windows of the same fan-in: the control for sparsity without locality).
 
     input_shape: (C, L) or (C, H, W). Each entry of ``channels`` adds a block: a coupling with that
     many output channels and window ``kernel_size`` (stride, padding), then ``activation`` (default

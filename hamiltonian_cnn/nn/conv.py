@@ -21,6 +21,7 @@ from ..kernels.direct import (
     direct_forward_workspace,
     direct_taps,
 )
+from ..physics.boundary import fold, interior, wrap
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
 from .coupling import CouplingLayer, activation_code
@@ -169,7 +170,9 @@ class _SharedConv(CouplingLayer):
         return w, b
 
     def _forward(self, x):
-        geo = self.geometry(x.shape[2:])
+        geo = lattice = self.geometry(x.shape[2:])
+        if geo.circular:  # periodic boundary: the kernels see the wrapped input, no padding
+            x, geo = wrap(x, geo), interior(geo)
         sh, sw, ph, pw, dh, dw, oh, ow = kernel_geometry(geo)
         w, b = self._weights()
         x4, w4 = as4d(x), as4d(w)
@@ -182,10 +185,10 @@ class _SharedConv(CouplingLayer):
         else:
             y4 = im2col_conv_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, self.groups, act, oh, ow, n_chunks(flops))
         y = y4.reshape((x.shape[0], self.out_ch) + geo.out_sites)
-        return y, (x4, w4, y4, geo, x.shape, method, 2 * flops)
+        return y, (x4, w4, y4, geo, lattice, x.shape, method, 2 * flops)
 
     def _backward(self, dy, saved):
-        x4, w4, y4, geo, x_shape, method, backward_work = saved  # the backward: twice the forward's flops
+        x4, w4, y4, geo, lattice, x_shape, method, backward_work = saved  # the backward: twice the forward's flops
         sh, sw, ph, pw, dh, dw, _, _ = kernel_geometry(geo)
         act = activation_code(self.activation)
         dy4 = dy.reshape(y4.shape)
@@ -198,7 +201,8 @@ class _SharedConv(CouplingLayer):
         grads = {"J": dw4.reshape(self.weight_shape)}
         if self.use_bias:
             grads["b"] = db
-        return dx4.reshape(x_shape), grads
+        dx = dx4.reshape(x_shape)
+        return (fold(dx, lattice) if lattice.circular else dx), grads
 
     def coupling(self) -> SharedCoupling:
         """The physics object with the current params (copies): its field is this layer before g."""

@@ -20,6 +20,7 @@ from ..kernels.local import (
     reach,
 )
 from ..physics.couplings import LocalCoupling
+from ..physics.boundary import fold, interior, wrap
 from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
 from .coupling import CouplingLayer, activation_code
 from .runtime import n_chunks, run_chunks, scratch
@@ -184,8 +185,14 @@ class _LocalConv(CouplingLayer):
             return w.reshape(o, 1, ol, c, 1, k), b.reshape(o, 1, ol)
         return w, b
 
+    def _kernel_geometry(self):
+        """The kernels' geometry: this layer's, or with a periodic boundary that of the wrapped input."""
+        return kernel_geometry(interior(self.geo) if self.geo.circular else self.geo)
+
     def _forward(self, x):
-        sh, sw, ph, pw, _, _, _, _ = kernel_geometry(self.geo)
+        if self.geo.circular:  # periodic boundary: the kernels see the wrapped input, no padding
+            x = wrap(x, self.geo)
+        sh, sw, ph, pw, _, _, _, _ = self._kernel_geometry()
         w6, b3 = self._kernel_arrays()
         x4 = as4d(x)
         flops = 2 * x.shape[0] * w6.size
@@ -196,18 +203,20 @@ class _LocalConv(CouplingLayer):
 
     def _backward(self, dy, saved):
         x4, w6, y4, x_shape, flops = saved
-        sh, sw, ph, pw, _, _, _, _ = kernel_geometry(self.geo)
+        sh, sw, ph, pw, _, _, _, _ = self._kernel_geometry()
         dx4, dw6, db3 = local_conv_backward(x4, w6, y4, dy.reshape(y4.shape), sh, sw, ph, pw,
                                             activation_code(self.activation), n_chunks(2 * flops), self._scratch)
         grads = {"J": dw6.reshape(self.weight_shape)}
         if self.use_bias:
             grads["b"] = db3.reshape(self.bias_shape)
-        return dx4.reshape(x_shape), grads
+        dx = dx4.reshape(x_shape)
+        return (fold(dx, self.geo) if self.geo.circular else dx), grads
 
     def coupling(self) -> LocalCoupling:
         """The physics object with the current params (copies): its field is this layer before g."""
         b = self.params["b"].copy() if self.use_bias else None
-        return LocalCoupling(self.params["J"].copy(), b, stride=self.stride, padding=self.geo.padding,
+        padding = "circular" if self.geo.circular else self.geo.padding
+        return LocalCoupling(self.params["J"].copy(), b, stride=self.stride, padding=padding,
                              input_shape=(self.in_ch,) + self.input_size)
 
     def config(self) -> dict:

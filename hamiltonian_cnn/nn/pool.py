@@ -59,6 +59,9 @@ class _Pool(Layer):
         nd = self.nd
         self.kernel_size = as_int_tuple(kernel_size, nd, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else as_int_tuple(stride, nd, "stride", 1)
+        if padding == "circular":
+            raise ValueError(f"padding: {type(self).__name__} pads with zeros (or -inf); 'circular' is a "
+                             f"coupling layer's boundary, got {padding!r}")
         pads = normalize_padding(padding, (max(self.kernel_size),) * nd, self.kernel_size, self.stride, (1,) * nd)
         if not isinstance(padding, str):
             _check_half_window(pads, self.kernel_size, type(self).__name__)

@@ -4,6 +4,9 @@
     local   J_{IJ,ab}, i = s1 I + a, ...   one k x k window per output site           (4.1.3-4)
     shared  J_ab, the same at every IJ     convolution                                (4.1.5)
 
+and a control outside the chain: sparse, J_{IJ,k} on k x k input sites drawn at random per output
+site (the fan-in of a window without its locality).
+
 Each family gives the field h_IJ = sum_ij J_{IJ,ij} x_ij + J_IJ that the feature variables feel
 (the argument of the sigmoid in (4.1.7)), can write itself as the dense tensor J_{IJ,ij}, and
 counts its parameters. ``local`` and ``shared`` are the dense tensor with zeros and ties;
@@ -20,6 +23,7 @@ import numpy as np
 from .._checks import as_float_array, as_int, as_int_tuple
 from ..kernels.conv import shared_forward
 from ..kernels.local import local_forward
+from .boundary import interior, wrap
 from .formulas import Geometry, kernel_geometry, make_geometry, normalize_padding
 
 
@@ -71,7 +75,8 @@ def _common_dtype(x, weight) -> np.dtype:
 
 
 def _window_index(geo: Geometry):
-    """For every (out site, window offset): the flat input site it touches, or -1 if padding.
+    """For every (out site, window offset): the flat input site it touches, or -1 if padding
+    (with a periodic boundary, the site i mod n: there is no padding).
 
     Returns an int array of shape (prod(out_sites), prod(kernel)).
     """
@@ -79,7 +84,8 @@ def _window_index(geo: Geometry):
     for axis in range(geo.ndim):
         out_i = np.arange(geo.out_sites[axis])[:, None]
         a = np.arange(geo.kernel[axis])[None, :]
-        axes.append(geo.stride[axis] * out_i + geo.dilation[axis] * a - geo.padding[axis][0])
+        i = geo.stride[axis] * out_i + geo.dilation[axis] * a - geo.padding[axis][0]
+        axes.append(i % geo.in_sites[axis] if geo.circular else i)
     if geo.ndim == 1:
         idx = axes[0]
         valid = (idx >= 0) & (idx < geo.in_sites[0])
@@ -90,6 +96,39 @@ def _window_index(geo: Geometry):
     valid = (r >= 0) & (r < geo.in_sites[0]) & (c >= 0) & (c < geo.in_sites[1])
     flat = np.where(valid, r * geo.in_sites[1] + c, -1)
     return flat.reshape(math.prod(geo.out_sites), math.prod(geo.kernel))
+
+
+def _dense_from_index(weight, index, out_sites, input_shape) -> np.ndarray:
+    """J_{o,IJ,c,ij} = sum_k J_{o,IJ,c,k} delta_{ij, index[IJ, k]}: a coupling in which output site IJ
+    reads the input sites index[IJ, :] (-1: a padded site, which reads zero), as a dense tensor."""
+    c_out, c_in = weight.shape[0], input_shape[0]
+    n_out_sites, n_in_sites = math.prod(out_sites), math.prod(input_shape[1:])
+    sites = np.where(index >= 0, index, n_in_sites)  # padding goes to a dump column
+    w = weight.reshape(c_out, n_out_sites, c_in, -1)
+    J = np.zeros((c_out, n_out_sites, c_in, n_in_sites + 1), w.dtype)
+    rows = np.broadcast_to(np.arange(n_out_sites)[:, None], sites.shape)
+    for o in range(c_out):
+        for c in range(c_in):
+            np.add.at(J[o, :, c], (rows, sites), w[o, :, c])
+    return J[..., :n_in_sites].reshape((c_out,) + tuple(out_sites) + tuple(input_shape))
+
+
+def _project_to_index(dense_tensor, weight_shape, index, out_sites, input_shape) -> np.ndarray:
+    """Adjoint of ``_dense_from_index``: the entries of a J_{IJ,ij}-shaped tensor at the sites each
+    output site reads, shaped like the weight."""
+    c_out, c_in = weight_shape[0], input_shape[0]
+    n_out_sites, n_in_sites = math.prod(out_sites), math.prod(input_shape[1:])
+    T = as_float_array(dense_tensor, "dense_tensor")
+    want = (c_out,) + tuple(out_sites) + tuple(input_shape)
+    if T.shape != want:
+        raise ValueError(f"dense_tensor: expected shape {want}, got {T.shape}")
+    T = np.concatenate([T.reshape(c_out, n_out_sites, c_in, n_in_sites),
+                        np.zeros((c_out, n_out_sites, c_in, 1), T.dtype)], axis=-1)
+    sites = np.where(index >= 0, index, n_in_sites)
+    rows = np.arange(n_out_sites)[:, None]
+    out = T[:, rows, :, sites]  # advanced indices first: (P_out, K, C_out, C_in)
+    out = np.moveaxis(out, (2, 3), (0, 2))  # (C_out, P_out, C_in, K)
+    return np.ascontiguousarray(out).reshape(weight_shape)
 
 
 class Coupling:
@@ -116,7 +155,8 @@ class SharedCoupling(Coupling):
     """Shared (translation-invariant) coupling J_ab: convolution, eq. (4.1.5).
 
     weight (C_out, C_in / groups, *window), 1D or 2D; bias (C_out,) or None.
-    padding: an int, one int per axis, one (start, end) pair per axis, or "valid"/"same"/"full".
+    padding: an int, one int per axis, one (start, end) pair per axis, or "valid"/"same"/"full",
+    or "circular" (a periodic boundary: physics/boundary.py).
     """
 
     family = "shared"
@@ -156,6 +196,8 @@ class SharedCoupling(Coupling):
         geo = _fit_geometry(self, x.shape[2:], "x")
         w = self.weight.astype(x.dtype, copy=False)
         b = np.zeros(self.out_channels, x.dtype) if self.bias is None else self.bias.astype(x.dtype, copy=False)
+        if geo.circular:
+            x, geo = wrap(x, geo), interior(geo)
         args = kernel_geometry(geo)
         if self.nd == 1:
             y = shared_forward(x[:, :, None, :], w[:, :, None, :], b, *args[:6], self.groups, *args[6:], 0, 1)
@@ -219,7 +261,8 @@ class SharedCoupling(Coupling):
         b = None
         if self.bias is not None:
             b = np.broadcast_to(self.bias.reshape((-1,) + (1,) * self.nd), (self.out_channels,) + geo.out_sites).copy()
-        return LocalCoupling(w, b, stride=self.stride, padding=geo.padding, input_shape=shape)
+        padding = "circular" if geo.circular else geo.padding
+        return LocalCoupling(w, b, stride=self.stride, padding=padding, input_shape=shape)
 
 
 class LocalCoupling(Coupling):
@@ -274,6 +317,8 @@ class LocalCoupling(Coupling):
         w = self.weight.astype(x.dtype, copy=False)
         b = (np.zeros((self.out_channels,) + geo.out_sites, x.dtype) if self.bias is None
              else self.bias.astype(x.dtype, copy=False))
+        if geo.circular:
+            x, geo = wrap(x, geo), interior(geo)
         sh, sw, ph, pw, _, _, _, _ = kernel_geometry(geo)
         if self.nd == 1:
             y = local_forward(x[:, :, None, :], w[:, None, :, :, None, :], b[:, None, :], sh, sw, ph, pw, 0)
@@ -284,40 +329,95 @@ class LocalCoupling(Coupling):
         """J_{IJ,ij} = sum_ab J_{IJ,ab} delta_{i, s1 I + a} delta_{j, s2 J + b}  (eq. 4.1.4)."""
         if input_shape is not None and _input_shape(input_shape, self.nd, self.in_channels) != self.input_shape:
             raise ValueError(f"input_shape: this coupling was built for {self.input_shape}, got {input_shape!r}")
-        geo = self.geo
-        index = _window_index(geo)
-        n_out_sites, n_in_sites = math.prod(geo.out_sites), math.prod(geo.in_sites)
-        sites = np.where(index >= 0, index, n_in_sites)
-        w = self.weight.reshape(self.out_channels, n_out_sites, self.in_channels, -1)
-        J = np.zeros((self.out_channels, n_out_sites, self.in_channels, n_in_sites + 1), w.dtype)
-        rows = np.broadcast_to(np.arange(n_out_sites)[:, None], sites.shape)
-        for o in range(self.out_channels):
-            for c in range(self.in_channels):
-                np.add.at(J[o, :, c], (rows, sites), w[o, :, c])
-        J = J[..., :n_in_sites]
-        return J.reshape((self.out_channels,) + geo.out_sites + (self.in_channels,) + geo.in_sites)
+        return _dense_from_index(self.weight, _window_index(self.geo), self.geo.out_sites, self.input_shape)
 
     def project(self, dense_tensor, input_shape=None) -> np.ndarray:
         """Adjoint of ``dense``: the entries of a J_{IJ,ij}-shaped tensor inside each window."""
-        geo = self.geo
-        index = _window_index(geo)
-        n_out_sites, n_in_sites = math.prod(geo.out_sites), math.prod(geo.in_sites)
-        T = as_float_array(dense_tensor, "dense_tensor")
-        want = (self.out_channels,) + geo.out_sites + (self.in_channels,) + geo.in_sites
-        if T.shape != want:
-            raise ValueError(f"dense_tensor: expected shape {want}, got {T.shape}")
-        T = np.concatenate([T.reshape(self.out_channels, n_out_sites, self.in_channels, n_in_sites),
-                            np.zeros((self.out_channels, n_out_sites, self.in_channels, 1), T.dtype)], axis=-1)
-        sites = np.where(index >= 0, index, n_in_sites)
-        rows = np.arange(n_out_sites)[:, None]
-        out = T[:, rows, :, sites]  # advanced indices first: (P_out, K, C_out, C_in)
-        out = np.moveaxis(out, (2, 3), (0, 2))  # (C_out, P_out, C_in, K)
-        return np.ascontiguousarray(out).reshape(self.weight.shape)
+        return _project_to_index(dense_tensor, self.weight.shape, _window_index(self.geo), self.geo.out_sites,
+                                 self.input_shape)
 
     def to_full(self) -> "FullCoupling":
         """The same coupling written as a full J_{IJ,ij}."""
         return FullCoupling(self.dense(), self.bias, input_shape=self.input_shape,
                             output_shape=self.output_shape())
+
+
+def random_wiring(in_sites, out_sites, fan_in: int, seed) -> np.ndarray:
+    """The sparse control's wiring: for every output site, ``fan_in`` distinct input sites drawn
+    uniformly at random (flat indices), fixed by ``seed``; int64 array (prod(out_sites), fan_in)."""
+    n_in, n_out = math.prod(in_sites), math.prod(out_sites)
+    fan_in = as_int(fan_in, "fan_in", 1)
+    if fan_in > n_in:
+        raise ValueError(f"fan_in: {fan_in} input sites per output site, but the input has only {n_in} sites")
+    rng = np.random.default_rng(as_int(seed, "seed", 0))
+    return np.stack([np.sort(rng.choice(n_in, fan_in, replace=False)) for _ in range(n_out)]).astype(np.int64)
+
+
+class SparseCoupling(Coupling):
+    """Sparse, non-local coupling J_{IJ,k}: output site IJ reads K input sites index[IJ, k] chosen
+    at random (``random_wiring``), as many as a window holds, with its own weights.
+
+    The control that separates sparsity from locality: a local coupling with its windows scattered.
+    weight (C_out, *out_sites, C_in, K); index (prod(out_sites), K) flat input sites; bias
+    (C_out, *out_sites) or None; input_shape (C_in, *in_sites).
+    """
+
+    family = "sparse"
+
+    def __init__(self, weight, index, bias=None, input_shape=None):
+        weight = as_float_array(weight, "weight", ndim=(4, 5))
+        self.nd = weight.ndim - 3
+        if min(weight.shape) < 1:
+            raise ValueError(f"weight: expected every axis >= 1, got shape {weight.shape}")
+        if input_shape is None:
+            raise TypeError("input_shape: SparseCoupling needs the input shape (C_in, *sites), got None")
+        self.weight = weight
+        self.out_channels, self.in_channels = weight.shape[0], weight.shape[1 + self.nd]
+        self.out_sites = tuple(weight.shape[1:1 + self.nd])
+        self.input_shape = _input_shape(input_shape, self.nd, self.in_channels)
+        index = np.asarray(index)
+        want = (math.prod(self.out_sites), weight.shape[-1])
+        if index.shape != want or not np.issubdtype(index.dtype, np.integer):
+            raise ValueError(f"index: expected integer input sites shaped {want}, got {index.dtype} {index.shape}")
+        n_in = math.prod(self.input_shape[1:])
+        if index.size and (index.min() < 0 or index.max() >= n_in):
+            raise ValueError(f"index: expected flat input sites in [0, {n_in}), got [{index.min()}, {index.max()}]")
+        self.index = index.astype(np.int64)
+        self.bias = None if bias is None else as_float_array(bias, "bias", dtype=weight.dtype)
+        if self.bias is not None and self.bias.shape != (self.out_channels,) + self.out_sites:
+            raise ValueError(f"bias: expected shape {(self.out_channels,) + self.out_sites}, got {self.bias.shape}")
+
+    def output_shape(self, input_shape=None) -> tuple[int, ...]:
+        """(C_out, *out_sites); ``input_shape``, when given, must be this coupling's (or its sites)."""
+        if input_shape is not None and _input_shape(input_shape, self.nd, self.in_channels) != self.input_shape:
+            raise ValueError(f"input_shape: this coupling was built for {self.input_shape}, got {input_shape!r}")
+        return (self.out_channels,) + self.out_sites
+
+    def field(self, x) -> np.ndarray:
+        """h_{o,IJ} = sum_{c,k} J_{o,IJ,c,k} x_{c, index[IJ, k]} + b_{o,IJ}."""
+        x = _check_input(x, self.nd, self.in_channels, _common_dtype(x, self.weight))
+        if x.shape[2:] != self.input_shape[1:]:
+            raise ValueError(f"x: expected sites {self.input_shape[1:]} (this coupling's input_shape), got shape {x.shape}")
+        gathered = x.reshape(x.shape[0], self.in_channels, -1)[:, :, self.index]  # (N, C_in, P_out, K)
+        w = self.weight.astype(x.dtype, copy=False).reshape(self.out_channels, -1, self.in_channels, self.index.shape[1])
+        h = np.einsum("opck,ncpk->nop", w, gathered)
+        if self.bias is not None:
+            h += self.bias.reshape(self.out_channels, -1).astype(x.dtype, copy=False)
+        return h.reshape((x.shape[0], self.out_channels) + self.out_sites)
+
+    def dense(self, input_shape=None) -> np.ndarray:
+        """J_{IJ,ij} = sum_k J_{IJ,k} delta_{ij, index[IJ, k]}."""
+        self.output_shape(input_shape)
+        return _dense_from_index(self.weight, self.index, self.out_sites, self.input_shape)
+
+    def project(self, dense_tensor, input_shape=None) -> np.ndarray:
+        """Adjoint of ``dense``: the entries of a J_{IJ,ij}-shaped tensor at each site's K inputs."""
+        self.output_shape(input_shape)
+        return _project_to_index(dense_tensor, self.weight.shape, self.index, self.out_sites, self.input_shape)
+
+    def to_full(self) -> "FullCoupling":
+        """The same coupling written as a full J_{IJ,ij}."""
+        return FullCoupling(self.dense(), self.bias, input_shape=self.input_shape, output_shape=self.output_shape())
 
 
 class FullCoupling(Coupling):

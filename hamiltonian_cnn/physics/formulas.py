@@ -1,6 +1,6 @@
 """Closed-form bookkeeping of convolutional layers (seeds 000, 001, 002).
 
-* padding modes "valid" / "same" / "full" and the output size
+* padding modes "valid" / "same" / "full" / "circular" and the output size
       O = floor((I + P_start + P_end - d (F - 1) - 1) / S) + 1
 * parameter counts of CONV, POOL and FC layers, and of the three coupling families
 * the receptive-field recursion RF_{l-1} = (RF_l - 1) s_l + k_l, RF_N = 1
@@ -15,7 +15,7 @@ import numpy as np
 
 from .._checks import as_int, as_int_tuple
 
-PADDING_MODES = ("valid", "same", "full")
+PADDING_MODES = ("valid", "same", "full", "circular")
 
 
 def padding_pair(mode, size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
@@ -23,12 +23,13 @@ def padding_pair(mode, size: int, kernel: int, stride: int = 1, dilation: int = 
 
     "valid": no padding. "same": P = S ceil(I/S) - I + F - S split floor/ceil, so that the output
     has ceil(I/S) sites. "full": F - 1 on both sides, every window that touches the input.
+    "circular": the amounts of "same", filled periodically (physics/boundary.py), not with zeros.
     F is the dilated window (F - 1) d + 1.
     """
     span = (kernel - 1) * dilation + 1
     if mode == "valid":
         return 0, 0
-    if mode == "same":
+    if mode in ("same", "circular"):
         total = max(stride * math.ceil(size / stride) - size + span - stride, 0)
         return total // 2, total - total // 2
     if mode == "full":
@@ -39,7 +40,7 @@ def padding_pair(mode, size: int, kernel: int, stride: int = 1, dilation: int = 
 def output_size(size, kernel, stride=1, padding=0, dilation=1) -> int:
     """Number of output sites along one axis.
 
-    ``padding`` is an int (both sides), a (start, end) pair, or "valid" / "same" / "full".
+    ``padding`` is an int (both sides), a (start, end) pair, or "valid" / "same" / "full" / "circular".
     Raises ValueError when the (dilated) window is larger than the padded input.
     """
     size = as_int(size, "size", 1)
@@ -68,6 +69,7 @@ class Geometry:
 
     Output site I along an axis sees input sites i = s I + d a - P_start, a = 0..k-1
     (the window of eq. (4.1.3), written with a padding offset instead of a centred alpha).
+    ``circular``: the padded sites are periodic copies (i read as i mod n), not zeros.
     """
 
     in_sites: tuple[int, ...]
@@ -76,6 +78,7 @@ class Geometry:
     padding: tuple[tuple[int, int], ...]
     dilation: tuple[int, ...]
     out_sites: tuple[int, ...]
+    circular: bool = False
 
     @property
     def ndim(self) -> int:
@@ -103,11 +106,16 @@ def make_geometry(in_sites, kernel, stride=1, padding=0, dilation=1) -> Geometry
                 f"larger than the padded input {padded} (input sites {in_sites}, padding {pads})"
             )
         out.append((padded - span) // stride[axis] + 1)
-    return Geometry(in_sites, kernel, stride, pads, dilation, tuple(out))
+    return Geometry(in_sites, kernel, stride, pads, dilation, tuple(out), circular=padding == "circular")
 
 
 def kernel_geometry(geo: Geometry):
-    """(sh, sw, ph, pw, dh, dw, oh, ow): the 2D kernels' arguments for a 1D or 2D geometry (1D is H = 1)."""
+    """(sh, sw, ph, pw, dh, dw, oh, ow): the 2D kernels' arguments for a 1D or 2D geometry (1D is H = 1).
+
+    The kernels zero-pad: a circular geometry must be run as ``boundary.interior(geo)`` on
+    ``boundary.wrap(x, geo)``, and passing it here is a programming error."""
+    if geo.circular:
+        raise ValueError("geo: a circular geometry reaches the kernels only through boundary.wrap/interior")
     if geo.ndim == 1:
         return 1, geo.stride[0], 0, geo.padding[0][0], 1, geo.dilation[0], 1, geo.out_sites[0]
     return (geo.stride[0], geo.stride[1], geo.padding[0][0], geo.padding[1][0],
@@ -122,7 +130,10 @@ def as4d(a: np.ndarray) -> np.ndarray:
 def inside_fraction(geo: Geometry) -> float:
     """The mean fraction of a window's taps that fall inside the input (not on padding), over
     all output sites: the field h_IJ sums fan_in * inside_fraction terms on average, which is
-    what an initialisation that keeps the field's variance must divide by. 1 without padding."""
+    what an initialisation that keeps the field's variance must divide by. 1 without padding,
+    and 1 with a periodic boundary (every tap reads a lattice site)."""
+    if geo.circular:
+        return 1.0
     fraction = 1.0
     for n, k, s, (p0, _), d, m in zip(geo.in_sites, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.out_sites):
         i = s * np.arange(m)[:, None] + d * np.arange(k)[None, :] - p0
