@@ -21,6 +21,8 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+import numpy as np
+
 from ._io import atomic_write_bytes
 
 
@@ -72,6 +74,20 @@ def git_commit(path=None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         pass
     return None
+
+
+def mean_ci(values) -> dict:
+    """Mean, std, the half-width of a 95 % Student-t interval of the mean (None for one value),
+    n, min and max of a list of numbers (one per seed)."""
+    from scipy import stats
+
+    a = np.asarray(values, dtype=float)
+    if a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"values: expected a non-empty list of numbers, got {values!r}")
+    std = float(a.std(ddof=1)) if len(a) > 1 else 0.0
+    half = float(stats.t.ppf(0.975, len(a) - 1) * std / np.sqrt(len(a))) if len(a) > 1 else None
+    return {"mean": float(a.mean()), "std": std, "ci95": half, "n": int(len(a)), "min": float(a.min()),
+            "max": float(a.max())}
 
 
 def provenance(args=None, seed=None, **extra) -> dict:

@@ -161,11 +161,15 @@ class Model:
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, epochs=None, batch_size=None, lr=None, optimizer=None, seed=None, progress=True,
-            validation=None, weight_decay=None, clip_norm=None, momentum=0.9, schedule=None):
+            validation=None, weight_decay=None, clip_norm=None, momentum=0.9, schedule=None, keep_best=False):
         """Minimise the cross-entropy (KL(P_data || Q_J) up to a constant) by mini-batch descent.
 
         Defaults for epochs, batch_size, lr, optimizer and weight_decay come from ``build``.
-        ``validation`` is an optional (X_val, y_val) pair evaluated after every epoch.
+        ``validation`` is an optional (X_val, y_val) pair evaluated after every epoch (in inference
+        mode: it never moves a Centring's offsets). ``keep_best`` (needs ``validation``): end with
+        the parameters and offsets of the epoch with the highest validation accuracy (the earliest
+        on ties), i.e. early stopping within the budget of ``epochs``; history["best_epoch"] says
+        which (1-based).
         Returns a history dict: per-epoch ``loss``, ``accuracy`` (training, measured during the
         epoch), ``val_loss``/``val_accuracy`` when validation is given, ``epoch_time`` and
         ``wall_time`` in seconds. The same seed gives the same numbers.
@@ -184,6 +188,11 @@ class Model:
                 raise TypeError("validation: expected a pair (X_val, y_val)")
             X_val = self._check_X(validation[0], "validation[0]")
             y_val = _labels(validation[1], len(X_val), self.n_classes)
+        if not isinstance(keep_best, (bool, np.bool_)):
+            raise TypeError(f"keep_best: expected True or False, got {keep_best!r}")
+        if keep_best and validation is None:
+            raise ValueError("keep_best: needs validation=(X_val, y_val) to choose the best epoch")
+        best = None  # (val accuracy, epoch, snapshot) under keep_best
         opt = make_optimizer(optimizer, lr, weight_decay=weight_decay, clip_norm=clip_norm, momentum=momentum)
         rng = as_rng(seed)
         history = {"loss": [], "accuracy": [], "epoch_time": []}
@@ -220,9 +229,13 @@ class Model:
                 history["loss"].append(total_loss / n)
                 history["accuracy"].append(correct / n)
                 if validation is not None:
+                    self.set_training(False)
                     vl, va = self.evaluate(X_val, y_val)
+                    self.set_training(True)
                     history["val_loss"].append(vl)
                     history["val_accuracy"].append(va)
+                    if keep_best and (best is None or va > best[0]):
+                        best = (va, len(history["val_accuracy"]), self._snapshot())
                 history["epoch_time"].append(time.perf_counter() - t0)
                 if bar is not None:
                     post = {"loss": f"{history['loss'][-1]:.3f}", "acc": f"{history['accuracy'][-1]:.3f}"}
@@ -233,8 +246,24 @@ class Model:
             self.set_training(False)
             if bar is not None:
                 bar.close()
+        if best is not None:
+            self._restore(best[2])
+            history["best_epoch"] = best[1]
         history["wall_time"] = time.perf_counter() - start
         return history
+
+    def _snapshot(self):
+        """Copies of every layer's params and state (what ``keep_best`` restores)."""
+        return [({k: v.copy() for k, v in layer.params.items()},
+                 {k: v.copy() for k, v in getattr(layer, "state", {}).items()}) for layer in self.layers]
+
+    def _restore(self, snapshot) -> None:
+        """Write a ``_snapshot`` back into the live arrays (in place: optimisers hold references)."""
+        for layer, (params, state) in zip(self.layers, snapshot):
+            for k, v in params.items():
+                layer.params[k][...] = v
+            for k, v in state.items():
+                layer.state[k][...] = v
 
     def set_training(self, on: bool) -> None:
         """Training mode for layers with running statistics (Centring updates its offsets only then)."""

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "experiments" / "sharing_vs_coupling.py"
-SMALL = ["--sizes", "60,all", "--seeds", "1", "--epochs", "1", "--shifts", "0,1", "--no-progress"]
+SMALL = ["--dataset", "digits", "--sizes", "60,all", "--seeds", "1", "--epochs", "1", "--lrs", "0.01", "--no-progress"]
 
 
 def load_script():
@@ -24,28 +24,63 @@ def load_script():
 
 
 def numbers(report):
-    return [(c["cell"], c["result"]["test_accuracy"], c["result"]["shift_accuracy"]) for c in report["cells"]]
+    return [(r["dataset"], r["coupling"], r["shuffled"], r["n_train"], r["seed"], r["test_accuracy"],
+             r.get("shift_accuracy")) for r in report["records"]]
+
+
+RECORD_KEYS = {"dataset", "coupling", "head", "shuffled", "n_train", "seed", "test_accuracy", "lr", "steps",
+               "best_epoch", "val_accuracy", "n_params"}
 
 
 def test_outputs_hold_every_measurement(tmp_path):
     script = load_script()
-    report = script.main(SMALL + ["--out", str(tmp_path)])
+    args = ["--dataset", "mnist1d,translated", "--couplings", "shared,sparse,full", "--sizes", "300,all", "--seeds",
+            "2", "--epochs", "1", "--lrs", "0.01,0.05", "--no-progress", "--out", str(tmp_path)]
+    report = script.main(args)
     on_disk = json.loads((tmp_path / "results.json").read_text())
-    assert on_disk["summary"] == report["summary"]
-    for name in ("accuracy_vs_size.png", "accuracy_vs_shift.png", "parameters.png"):
+    assert on_disk["records"] == report["records"]
+    for name in ("accuracy_vs_size.png", "accuracy_vs_shift.png", "unseen_positions.png", "equivariance.png"):
         assert (tmp_path / name).stat().st_size > 1000
-    summary = on_disk["summary"]
-    assert set(summary) == {"shared", "local", "full"}
-    for family in summary:
-        assert set(summary[family]) == {"original", "shuffled"}
-        for row in summary[family]["original"].values():
-            assert 0.0 <= row["test_accuracy"]["mean"] <= 1.0
-    n_params = {f: next(iter(summary[f]["original"].values()))["n_params"] for f in summary}
-    assert n_params["shared"] < n_params["local"] < n_params["full"]
+    records = on_disk["records"]
+    # mnist1d: 3 families x 2 controls x 2 sizes x 2 seeds; translated: 3 families x 2 heads x 2 sizes x 2 seeds
+    assert len(records) == 24 + 24
+    for r in records:
+        assert RECORD_KEYS <= set(r) and 0.0 <= r["test_accuracy"] <= 1.0
+        assert 1 <= r["best_epoch"] <= r["epochs"]
+    # the same step budget at every training-set size (up to one pass over the smallest subset)
+    for dataset in ("mnist1d", "translated"):
+        budget = on_disk["protocol"]["steps"][dataset]
+        for r in (r for r in records if r["dataset"] == dataset):
+            assert abs(r["steps"] - budget) <= -(-r["n_train"] // 32) / 2 + 1
+    assert {r["head"] for r in records if r["dataset"] == "translated"} == {"dense", "gap"}
+    assert all("unseen_accuracy" in r for r in records if r["dataset"] == "translated")
+    assert all(set(r["shift_accuracy"]) == {"0", "1", "2", "4"} for r in records if r["dataset"] == "mnist1d")
+    # parameters: shared << sparse < full
+    n_params = {r["coupling"]: r["n_params"] for r in records if r["dataset"] == "mnist1d"}
+    assert n_params["shared"] < n_params["sparse"] < n_params["full"]
+    # the lr of every group is the one with the best validation accuracy (smaller on ties)
+    for r in records:
+        tried = [t for t in on_disk["lr_selection"] if (t["dataset"], t["coupling"], t["head"],
+                 t["control"] == "shuffled") == (r["dataset"], r["coupling"], r["head"], r["shuffled"])]
+        assert len(tried) == 2
+        best = max(tried, key=lambda t: (t["val_accuracy"], -t["lr"]))
+        assert r["lr"] == best["lr"]
+    # summary rows carry 95 % intervals over the two seeds; paired differences exist for every other family
+    row = on_disk["summary"][0]
+    assert row["test_accuracy"]["n"] == 2 and row["test_accuracy"]["ci95"] is not None
+    versus = {(p["dataset"], p["versus"], p["metric"]) for p in on_disk["paired"]}
+    assert ("translated", "full", "unseen_accuracy") in versus and ("mnist1d", "sparse", "test_accuracy") in versus
+    eq = [e for r in records if r["dataset"] == "translated" and not r["shuffled"] for e in r["equivariance"]]
+    assert eq and all(e["circular"] >= 0 and e["zero"] >= 0 for e in eq)
     prov = on_disk["provenance"]
     assert prov["versions"]["numpy"] and prov["arguments"]["epochs"] == 1 and prov["wall_time"] > 0
-    assert len(on_disk["cells"]) == 3 * 2 * 2
-    assert set(on_disk["shift"]["shared"]["original"]) == {"0", "1"}
+
+
+def test_lr_selection_cell_is_reused_as_the_first_seed(tmp_path):
+    script = load_script()
+    script.main(SMALL + ["--couplings", "shared", "--out", str(tmp_path)])
+    # 2 controls x (1 tuning cell at the full size, reused as seed 0's full-size cell, + 1 cell at n = 60)
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 4
 
 
 def test_restart_skips_finished_cells_and_loses_nothing(tmp_path):
@@ -87,7 +122,7 @@ def test_killed_process_resumes_from_a_consistent_folder(tmp_path):
     before = {p.name: p.stat().st_mtime_ns for p in finished}
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL, timeout=600)
     report = json.loads((tmp_path / "results.json").read_text())
-    assert len(report["cells"]) == 2 * 2 * 2
+    assert len(report["records"]) == 2 * 2 * 2
     for path in cells_dir.glob("*.json"):
         if path.name in before:
             assert path.stat().st_mtime_ns == before[path.name]
@@ -98,7 +133,7 @@ def test_killed_process_resumes_from_a_consistent_folder(tmp_path):
 def test_workers_and_dask_equal_the_serial_run(tmp_path):
     distributed = pytest.importorskip("distributed")
     script = load_script()
-    base = SMALL + ["--couplings", "shared", "--no-control"]
+    base = SMALL + ["--couplings", "shared"]
     serial = script.main(base + ["--out", str(tmp_path / "serial")])
     parallel = script.main(base + ["--out", str(tmp_path / "parallel"), "--workers", "2"])
     assert numbers(serial) == numbers(parallel)
@@ -114,3 +149,17 @@ def test_help_and_bad_arguments():
     bad = subprocess.run([sys.executable, str(SCRIPT), "--couplings", "tied"], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "--couplings" in bad.stderr
+    bad = subprocess.run([sys.executable, str(SCRIPT), "--dataset", "mnist"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "--dataset" in bad.stderr
+
+
+@pytest.mark.slow
+def test_quick_default_shows_the_answer(tmp_path):
+    """The README's first command: on MNIST-1D, shared is clearly ahead of full on the original
+    sequences, and the gap is gone when the sites are shuffled."""
+    report = load_script().main(["--quick", "--no-progress", "--out", str(tmp_path)])
+    gap = {p["shuffled"]: p["shared_minus"]["mean"] for p in report["paired"]
+           if p["versus"] == "full" and p["metric"] == "test_accuracy"}
+    assert gap[False] > 0.15
+    assert gap[True] < 0.05

@@ -33,8 +33,8 @@ SEEDS = ["-1", "-7", "x", "1.5", ""]
 BAD = {
     "sharing_vs_coupling": {
         "--sizes": ["abc", "", "0", "-5", "10,,20", "1.5", "all,x"], "--seeds": ["0", "-1", "x"],
-        "--seed": SEEDS, "--epochs": ["0", "-3", "1e3"], "--shifts": ["a", "-1", "1,,2"],
-        "--couplings": ["", "tied", "shared,tied"], "--dataset": ["mnist", ""], "--workers": ["0", "-2", "two"],
+        "--seed": SEEDS, "--epochs": ["0", "-3", "1e3"], "--lrs": ["a", "-1", "0", "nan", "inf", "0.1,,x", ""],
+        "--couplings": ["", "tied", "shared,tied"], "--dataset": ["mnist", "", "digits,nope"], "--workers": ["0", "-2", "two"],
         "--executor": ["ray"], "--out": COMMON_OUT,
     },
     "boltzmann_ensembles": {

@@ -133,3 +133,29 @@ def test_model_arguments_are_checked(digits):
         model.predict(np.full((1, 1, 8, 8), np.nan))
     with pytest.raises(TypeError, match="build"):
         hc.models.build("shared", (1, 8, 8), 10, epoch=3)
+
+
+def test_validation_never_moves_the_centring_offsets(digits):
+    """Validation runs in inference mode: a fit with validation data ends with the same offsets and
+    weights as the same fit without it."""
+    X, y, Xt, yt = digits
+    runs = []
+    for validation in (None, (Xt[:100] + 0.5, yt[:100])):
+        model = hc.models.build("shared", (1, 8, 8), 10, seed=3)
+        model.fit(X[:200], y[:200], epochs=2, seed=4, progress=False, validation=validation)
+        runs.append([layer.state["mu"].copy() for layer in model.layers if hasattr(layer, "state")])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_keep_best_restores_the_best_validation_epoch(digits):
+    X, y, Xt, yt = digits
+    model = hc.models.build("shared", (1, 8, 8), 10, seed=3)
+    history = model.fit(X[:150], y[:150], epochs=6, lr=0.05, seed=4, progress=False,
+                        validation=(Xt[:200], yt[:200]), keep_best=True)
+    best = int(np.argmax(history["val_accuracy"]))
+    assert history["best_epoch"] == best + 1
+    # the model ends at the best epoch's accuracy, not the last epoch's
+    assert model.score(Xt[:200], yt[:200]) == pytest.approx(history["val_accuracy"][best])
+    with pytest.raises(ValueError, match="keep_best"):
+        model.fit(X[:50], y[:50], epochs=1, keep_best=True, progress=False)
