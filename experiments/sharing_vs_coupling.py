@@ -7,7 +7,8 @@
 The four coupling families have the same blocks, windows, pools and head, and differ only in the
 ties of their couplings: shared (convolution), local (the same windows, untied), sparse (as many
 inputs per site as a window, drawn at random: sparsity without locality) and full (every site to
-every site). Datasets (``--dataset``, a comma-separated list or "all"):
+every site); local_narrow is the equal-parameter control (local with its channels cut until it has
+no more parameters than shared). Datasets (``--dataset``, a comma-separated list or "all"):
 
   mnist1d     Greydanus & Kobak's 1D digits, original and with the sites permuted (the shuffle
               control: published CNN 94 % -> 56 %, MLP 68 % -> 68 %); accuracy against training-set
@@ -51,7 +52,7 @@ from hamiltonian_cnn.sweep import (
     run_cells,
 )
 
-FAMILIES = ("shared", "local", "sparse", "full")
+FAMILIES = ("shared", "local", "sparse", "full", "local_narrow")
 DATASETS = ("mnist1d", "translated", "digits", "cat")
 PERMUTATION_SEED = 12345  # the shuffle control's fixed permutation of sites
 SPLIT_SEED = 2024  # the validation split and the canvas placements
@@ -117,7 +118,24 @@ def prepared(name: str, control: str):
     return X_fit, y_fit, X_val, y_val, X_test, y_test, extra, n_classes
 
 
+@functools.lru_cache(maxsize=32)
+def narrowed_channels(input_shape, n_classes, head):
+    """The equal-parameter control: the widest local network, channels scaled down together from the
+    default, with no more parameters than the shared one (same head)."""
+    budget = hc.models.build("shared", input_shape, n_classes, head=head).n_params
+    base = hc.models.default_channels(input_shape)
+    for c in range(base[0], 0, -1):
+        channels = tuple(max(1, round(w * c / base[0])) for w in base)
+        if hc.models.build("local", input_shape, n_classes, channels=channels, head=head).n_params <= budget:
+            return channels
+    return channels
+
+
 def build_model(cell, input_shape, n_classes):
+    if cell["coupling"] == "local_narrow":
+        channels = narrowed_channels(tuple(input_shape), n_classes, cell["head"])
+        return hc.models.build("local", input_shape, n_classes, channels=channels, head=cell["head"],
+                               seed=cell["seed"])
     if cell["head"] == "sites":  # locate: the output sites of one template-sized window are the classes
         info = hc.data.cat_info(size=12)
         return hc.models.build(cell["coupling"], input_shape, n_classes, channels=(), head="sites",
@@ -208,9 +226,9 @@ def run_cell(cell: dict) -> dict:
 
 
 def groups(args):
-    """Every (dataset, coupling, head, control) compared."""
+    """Every (dataset, coupling, head, control) compared (the cat task's network has no block to narrow)."""
     return [(d, f, h, c) for d in args.datasets for h in PLAN[d]["heads"] for c in PLAN[d]["controls"]
-            for f in args.couplings]
+            for f in args.couplings if not (d == "cat" and f == "local_narrow")]
 
 
 def base_cell(args, dataset, coupling, head, control):
@@ -308,7 +326,7 @@ def paired(records, metric="test_accuracy"):
 
 # ---------------------------------------------------------------- figures
 
-COLOURS = {"shared": "C0", "local": "C1", "sparse": "C2", "full": "C3"}
+COLOURS = {"shared": "C0", "local": "C1", "sparse": "C2", "full": "C3", "local_narrow": "C4"}
 STYLES = {"dense": "-", "gap": "--", "sites": "-"}
 
 

@@ -1,6 +1,6 @@
-"""Models of the three coupling families: ``build``, ``load`` and the ``Model`` class."""
+"""Models of the coupling families: ``build``, ``load``, the ``Model`` class and ``default_channels``."""
 
-from .nn.architectures import FAMILIES, FIT_DEFAULTS, build
+from .nn.architectures import FAMILIES, FIT_DEFAULTS, build, default_channels
 from .nn.model import Model, load
 
-__all__ = ["build", "load", "Model", "FAMILIES", "FIT_DEFAULTS"]
+__all__ = ["build", "load", "Model", "FAMILIES", "FIT_DEFAULTS", "default_channels"]
