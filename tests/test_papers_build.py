@@ -5,6 +5,8 @@ import json
 import pathlib
 import shutil
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -15,11 +17,21 @@ def load(path, name):
     return module
 
 
-def test_build_writes_tables_from_results_json(tmp_path):
-    results = tmp_path / "run"
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A small sweep on two datasets, its provenance marked as a clean commit (the test tree may be dirty)."""
+    results = tmp_path_factory.mktemp("run")
     svc = load(ROOT / "experiments" / "sharing_vs_coupling.py", "svc_for_build")
-    svc.main(["--sizes", "60,all", "--seeds", "2", "--epochs", "1", "--shifts", "0,1", "--no-progress",
-              "--couplings", "shared,full", "--out", str(results)])
+    svc.main(["--dataset", "digits,translated", "--sizes", "60,all", "--seeds", "2", "--epochs", "1", "--lrs", "0.01",
+              "--no-progress", "--couplings", "shared,full", "--out", str(results)])
+    report = json.loads((results / "results.json").read_text())
+    report["provenance"]["git_commit"] = "0" * 40
+    (results / "results.json").write_text(json.dumps(report))
+    return results
+
+
+def test_build_writes_tables_from_results_json(tmp_path, small_run):
+    results = small_run
     paper = tmp_path / "paper" / "hamiltonian_cnn.md"
     paper.parent.mkdir()
     shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
@@ -27,11 +39,19 @@ def test_build_writes_tables_from_results_json(tmp_path):
     build.main(["--results", str(results / "results.json"), "--paper", str(paper)])
     text = paper.read_text()
     report = json.loads((results / "results.json").read_text())
-    shared_full = report["summary"]["shared"]["original"][str(report["sizes"][-1])]
-    assert f"{shared_full['test_accuracy']['mean']:.3f} ± {shared_full['test_accuracy']['std']:.3f}" in text
-    assert f"{shared_full['n_params']:,}" in text
-    assert "(figures/accuracy_vs_size.png)" in text
-    assert (paper.parent / "figures" / "accuracy_vs_size.png").exists()
+    row = next(r for r in report["summary"] if (r["dataset"], r["coupling"], r["head"], r["shuffled"]) ==
+               ("translated", "shared", "gap", False))
+    acc, unseen = row["test_accuracy"], row["unseen_accuracy"]
+    assert f"| shared | gap | {row['n_params']:,} | {acc['mean']:.3f} ± {acc['ci95']:.3f} | " \
+           f"{unseen['mean']:.3f} ± {unseen['ci95']:.3f} |" in text
+    diff = next(p["shared_minus"] for p in report["paired"] if (p["dataset"], p["versus"], p["shuffled"], p["metric"])
+                == ("digits", "full", False, "test_accuracy") and p["n_train"] == max(r["n_train"] for r in
+                                                                                       report["records"]
+                                                                                       if r["dataset"] == "digits"))
+    assert f"shared − full = {diff['mean']:+.3f} ± {diff['ci95']:.3f}" in text
+    assert "### 8.1 Discussion" in text and "0" * 40 in text
+    assert "(figures/unseen_positions.png)" in text
+    assert (paper.parent / "figures" / "unseen_positions.png").exists()
     assert json.loads((paper.parent / "data" / "sharing_vs_coupling.json").read_text()) == report
     # the markers survive, so the section can be rebuilt; everything outside them is unchanged
     original = (ROOT / "papers" / "hamiltonian_cnn.md").read_text()
@@ -39,6 +59,28 @@ def test_build_writes_tables_from_results_json(tmp_path):
     assert text.split("<!-- results:end -->")[1] == original.split("<!-- results:end -->")[1]
     build.main(["--results", str(results / "results.json"), "--paper", str(paper)])
     assert paper.read_text() == text
+
+
+@pytest.mark.parametrize("commit", ["abc123-dirty", None])
+def test_build_refuses_dirty_or_missing_commits(tmp_path, small_run, commit):
+    report = json.loads((small_run / "results.json").read_text())
+    report["provenance"]["git_commit"] = commit
+    bad = tmp_path / "results.json"
+    bad.write_text(json.dumps(report))
+    paper = tmp_path / "hamiltonian_cnn.md"
+    shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
+    build = load(ROOT / "papers" / "build.py", "paper_build")
+    with pytest.raises(SystemExit, match="dirty|no git commit"):
+        build.main(["--results", str(bad), "--paper", str(paper)])
+    assert paper.read_text() == (ROOT / "papers" / "hamiltonian_cnn.md").read_text()
+
+
+def test_discussion_calls_a_difference_only_when_the_interval_excludes_zero():
+    build = load(ROOT / "papers" / "build.py", "paper_build")
+    assert build.verdict({"mean": 0.05, "ci95": 0.02}).startswith("shared ahead")
+    assert build.verdict({"mean": -0.05, "ci95": 0.02}).startswith("shared behind")
+    assert "no difference" in build.verdict({"mean": 0.05, "ci95": 0.08})
+    assert "no interval" in build.verdict({"mean": 0.05, "ci95": None})
 
 
 def test_every_test_the_paper_cites_exists():

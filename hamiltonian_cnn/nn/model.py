@@ -165,6 +165,8 @@ class Model:
         """Minimise the cross-entropy (KL(P_data || Q_J) up to a constant) by mini-batch descent.
 
         Defaults for epochs, batch_size, lr, optimizer and weight_decay come from ``build``.
+        ``optimizer``: "adam", "sgd", "beta_lasso" (sparse couplings, Neyshabur 2020), or an
+        ``hc.nn.optim`` Optimizer instance (then its own lr and hyper-parameters are used).
         ``validation`` is an optional (X_val, y_val) pair evaluated after every epoch (in inference
         mode: it never moves a Centring's offsets). ``keep_best`` (needs ``validation``): end with
         the parameters and offsets of the epoch with the highest validation accuracy (the earliest
@@ -194,6 +196,7 @@ class Model:
             raise ValueError("keep_best: needs validation=(X_val, y_val) to choose the best epoch")
         best = None  # (val accuracy, epoch, snapshot) under keep_best
         opt = make_optimizer(optimizer, lr, weight_decay=weight_decay, clip_norm=clip_norm, momentum=momentum)
+        lr = opt.lr  # an Optimizer instance brings its own
         rng = as_rng(seed)
         history = {"loss": [], "accuracy": [], "epoch_time": []}
         if validation is not None:
@@ -264,6 +267,20 @@ class Model:
                 layer.params[k][...] = v
             for k, v in state.items():
                 layer.state[k][...] = v
+
+    def untie(self) -> "Model":
+        """A new model whose shared couplings are untied into local ones (J_{IJ,ab} = J_ab at every
+        site): the identical function, pools, heads and Centring offsets preserved, trainable on."""
+        from .relax import relaxed
+
+        return relaxed(self, "local")
+
+    def to_full(self) -> "Model":
+        """A new model whose shared, local, sparse and transposed couplings are written as full ones
+        (their dense J_{IJ,ij}): the identical function (d'Ascoli et al. 2019's embedded network)."""
+        from .relax import relaxed
+
+        return relaxed(self, "full")
 
     def set_training(self, on: bool) -> None:
         """Training mode for layers with running statistics (Centring updates its offsets only then)."""

@@ -1,4 +1,4 @@
-"""Optimisers acting in place on the layers' parameter arrays: SGD (with momentum) and Adam.
+"""Optimisers acting in place on the layers' parameter arrays: SGD (with momentum), Adam and β-LASSO.
 
 Both take the list of parameter dicts and the matching list of gradient dicts (the ``params`` /
 ``grads`` of each layer), support decoupled weight decay and clipping of the global gradient norm.
@@ -130,12 +130,43 @@ class Adam(Optimizer):
         p -= (step * m / (np.sqrt(v) + self.eps)).astype(p.dtype, copy=False)
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+class BetaLasso(SGD):
+    """β-LASSO (Neyshabur 2020, "Towards learning convolutions from scratch"): on the couplings J, a
+    gradient step, then the L1 proximal step (soft thresholding by lr λ: J <- sign J max(|J| - lr λ, 0)),
+    then hard thresholding: every |J| < β λ is set to exactly 0. Biases take the gradient step only.
+
+    Neyshabur's algorithm writes the L1 term as a subgradient, λ sign J, inside the gradient step; the
+    proximal form differs only where a step would carry a weight across zero (it stops at zero), and
+    the hard threshold β λ, with β >> lr, is what makes the learned connectivity sparse.
+    """
+
+    def __init__(self, lr=0.1, lam=3e-3, beta=50.0, momentum=0.9, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
+        self.lam = _check_hyper(lam, "lam")
+        self.beta = _check_hyper(beta, "beta")
+
+    def _update(self, key, p, g):
+        super()._update(key, p, g)
+        if key[1] != "J":
+            return
+        magnitude = np.abs(p)
+        magnitude -= self.lr * self.lam
+        np.maximum(magnitude, 0, out=magnitude)
+        magnitude[magnitude < self.beta * self.lam] = 0
+        np.copysign(magnitude, p, out=p)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "beta_lasso": BetaLasso}
 
 
 def make_optimizer(name, lr, weight_decay=0.0, clip_norm=None, momentum=0.9):
-    """An optimiser by name: "adam" or "sgd" (with ``momentum``)."""
+    """An optimiser by name: "adam", "sgd" (with ``momentum``) or "beta_lasso" (its default λ and β,
+    plain gradient steps); or an :class:`Optimizer` instance, used as it is (its own lr)."""
+    if isinstance(name, Optimizer):
+        return name
     choice(name, "optimizer", OPTIMIZERS)
     if name == "sgd":
         return SGD(lr, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
+    if name == "beta_lasso":
+        return BetaLasso(lr, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
     return Adam(lr, weight_decay=weight_decay, clip_norm=clip_norm)
