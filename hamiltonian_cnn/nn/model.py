@@ -161,7 +161,8 @@ class Model:
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, epochs=None, batch_size=None, lr=None, optimizer=None, seed=None, progress=True,
-            validation=None, weight_decay=None, clip_norm=None, momentum=0.9, schedule=None, keep_best=False):
+            validation=None, weight_decay=None, clip_norm=None, momentum=0.9, schedule=None, keep_best=False,
+            callback=None):
         """Minimise the cross-entropy (KL(P_data || Q_J) up to a constant) by mini-batch descent.
 
         Defaults for epochs, batch_size, lr, optimizer and weight_decay come from ``build``.
@@ -171,7 +172,8 @@ class Model:
         mode: it never moves a Centring's offsets). ``keep_best`` (needs ``validation``): end with
         the parameters and offsets of the epoch with the highest validation accuracy (the earliest
         on ties), i.e. early stopping within the budget of ``epochs``; history["best_epoch"] says
-        which (1-based).
+        which (1-based). ``callback(epoch, model)``, if given, is called after every epoch (1-based),
+        in inference mode: a place to measure the model during training.
         Returns a history dict: per-epoch ``loss``, ``accuracy`` (training, measured during the
         epoch), ``val_loss``/``val_accuracy`` when validation is given, ``epoch_time`` and
         ``wall_time`` in seconds. The same seed gives the same numbers.
@@ -192,6 +194,8 @@ class Model:
             y_val = _labels(validation[1], len(X_val), self.n_classes)
         if not isinstance(keep_best, (bool, np.bool_)):
             raise TypeError(f"keep_best: expected True or False, got {keep_best!r}")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback: expected a function callback(epoch, model), got {callback!r}")
         if keep_best and validation is None:
             raise ValueError("keep_best: needs validation=(X_val, y_val) to choose the best epoch")
         best = None  # (val accuracy, epoch, snapshot) under keep_best
@@ -240,6 +244,10 @@ class Model:
                     if keep_best and (best is None or va > best[0]):
                         best = (va, len(history["val_accuracy"]), self._snapshot())
                 history["epoch_time"].append(time.perf_counter() - t0)
+                if callback is not None:
+                    self.set_training(False)
+                    callback(len(history["loss"]), self)
+                    self.set_training(True)
                 if bar is not None:
                     post = {"loss": f"{history['loss'][-1]:.3f}", "acc": f"{history['accuracy'][-1]:.3f}"}
                     if validation is not None:

@@ -159,3 +159,14 @@ def test_keep_best_restores_the_best_validation_epoch(digits):
     assert model.score(Xt[:200], yt[:200]) == pytest.approx(history["val_accuracy"][best])
     with pytest.raises(ValueError, match="keep_best"):
         model.fit(X[:50], y[:50], epochs=1, keep_best=True, progress=False)
+
+
+def test_callback_sees_every_epoch_in_inference_mode(digits):
+    X, y, _, _ = digits
+    model = hc.models.build("shared", (1, 8, 8), 10, seed=3)
+    seen = []
+    model.fit(X[:64], y[:64], epochs=3, seed=0, progress=False,
+              callback=lambda epoch, m: seen.append((epoch, m is model, m.layers[2].training)))
+    assert seen == [(1, True, False), (2, True, False), (3, True, False)]
+    with pytest.raises(TypeError, match="callback"):
+        model.fit(X[:8], y[:8], epochs=1, progress=False, callback=3)
