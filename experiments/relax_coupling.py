@@ -150,16 +150,18 @@ def figures(out, cells, results, summary, epochs):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax = axes[1]
+    shown = "full" if any(c["target"] == "full" for c in cells) else cells[0]["target"]
     for c, r in zip(cells, results):
-        if c["target"] != "full" or c["t_w"] in (None, epochs) or c["seed"] != cells[0]["seed"]:
+        if c["target"] != shown or c["t_w"] in (None, epochs) or c["seed"] != cells[0]["seed"]:
             continue
         unshared = np.array(r["curves"]["unshared"])
         ax.plot(r["curves"]["epoch"], unshared.mean(axis=1), marker=".", label=f"t_w = {c['t_w']}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("unshared fraction ||J - PJ|| / ||J|| (mean over layers)")
-    ax.set_title("relaxed to full coupling (first seed)", fontsize=9)
+    ax.set_title(f"relaxed to {shown} coupling (first seed)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     atomic_savefig(fig, os.path.join(out, "relaxation.png"), dpi=120)
     plt.close(fig)

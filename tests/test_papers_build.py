@@ -95,3 +95,35 @@ def test_every_test_the_paper_cites_exists():
         assert f"def {name}(" in source, f"{path}::{name} is cited by the paper but missing"
     for relative in re.findall(r"`::(\w+)`", text):
         assert any(f"def {relative}(" in p.read_text() for p in (ROOT / "tests").rglob("test_*.py")), relative
+
+
+def _clean(results_dir):
+    report = json.loads((results_dir / "results.json").read_text())
+    report["provenance"]["git_commit"] = "1" * 40
+    (results_dir / "results.json").write_text(json.dumps(report))
+    return report
+
+
+def test_build_writes_the_relaxation_and_locality_sections(tmp_path):
+    relax = load(ROOT / "experiments" / "relax_coupling.py", "relax_for_build")
+    relax.main(["--epochs", "2", "--switch", "0,1,epochs", "--targets", "local", "--seeds", "2", "--no-progress",
+                "--out", str(tmp_path / "relax")])
+    locality = load(ROOT / "experiments" / "learned_locality.py", "locality_for_build")
+    locality.main(["--epochs", "1", "--seeds", "2", "--no-progress", "--out", str(tmp_path / "locality")])
+    relax_report, locality_report = _clean(tmp_path / "relax"), _clean(tmp_path / "locality")
+    paper = tmp_path / "paper" / "hamiltonian_cnn.md"
+    paper.parent.mkdir()
+    shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
+    build = load(ROOT / "papers" / "build.py", "paper_build")
+    build.main(["--relax", str(tmp_path / "relax" / "results.json"),
+                "--locality", str(tmp_path / "locality" / "results.json"), "--paper", str(paper)])
+    text = paper.read_text()
+    cnn = next(r for r in relax_report["summary"] if r["t_w"] == 2)
+    assert f"| local | 2 (never: the CNN) | {cnn['n_params']:,} | {build.fmt(cnn['final_test_accuracy'])} |" in text
+    lasso = next(r for r in locality_report["summary"] if r["method"] == "full+beta_lasso")
+    assert f"| full+beta_lasso | {lasso['n_params']:,} | {build.fmt(lasso['test_accuracy'])} |" in text
+    assert "(figures/relaxation.png)" in text and (paper.parent / "figures" / "receptive_fields.png").exists()
+    # everything outside the two sections (§8's results included) is untouched
+    original = (ROOT / "papers" / "hamiltonian_cnn.md").read_text()
+    assert text.split("<!-- relax:begin -->")[0] == original.split("<!-- relax:begin -->")[0]
+    assert text.split("<!-- locality:end -->")[1] == original.split("<!-- locality:end -->")[1]
