@@ -9,7 +9,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "papers" / "notebooks").glob("*.ipynb"))
 
 
-def test_the_five_notebooks_exist():
+def test_the_notebooks_exist():
     names = [p.name for p in NOTEBOOKS]
     assert names == [
         "01_convolution_from_hamiltonian.ipynb",
@@ -17,6 +17,7 @@ def test_the_five_notebooks_exist():
         "03_transposed_convolution.ipynb",
         "04_weight_sharing_vs_full_coupling.ipynb",
         "05_receptive_fields_and_parameters.ipynb",
+        "06_relaxation.ipynb",
     ]
 
 
