@@ -268,7 +268,7 @@ def discussion(report) -> list[str]:
                          "site separately, so a feature the shared blocks detect at a new position meets readout "
                          "weights that never saw it; only the readout that averages over sites carries the blocks' "
                          "equivariance through to the class (Novak et al. 2019: without an invariant readout a CNN "
-                         "behaves like a locally connected network). ")
+                         "behaves, in the limit of infinitely many channels, like a locally connected network). ")
             else:
                 text += ", and its interval overlaps the gap head's: the head makes no resolved difference here. "
             for head in ("gap", "dense"):
@@ -284,7 +284,7 @@ def discussion(report) -> list[str]:
             hi = max(r["test_accuracy"]["mean"] for r in rows)
             p = _pair(report, d, "full", False, n_train=n)
             ps = _pair(report, d, "full", True, n_train=n)
-            text = (f"*Digits 8×8.* All four families reach {lo:.3f}–{hi:.3f} on the centred 8×8 digits; shared − "
+            text = (f"*Digits 8×8.* All {len(rows)} networks reach {lo:.3f}–{hi:.3f} on the centred 8×8 digits; shared − "
                     f"full = {_diff(p)} ({verdict(p)})")
             text += f", and {_diff(ps)} with the sites shuffled ({verdict(ps)}). " if ps else ". "
             one = [r["shift_accuracy"].get("1") for r in rows if "shift_accuracy" in r]
