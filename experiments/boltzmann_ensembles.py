@@ -37,7 +37,7 @@ from scipy import special
 import hamiltonian_cnn as hc
 from hamiltonian_cnn.physics import get_ensemble
 from hamiltonian_cnn.physics.ensembles import MAX_CONFIGURATIONS
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, provenance
+from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, output_folder, provenance
 
 ENSEMBLES = ("binary", "spin", "onehot")
 ACTIVATION = {"binary": "sigmoid", "spin": "tanh", "onehot": "softmax"}
@@ -282,9 +282,7 @@ def main(argv=None):
 
     args = parse_args(argv)
     t0 = time.perf_counter()
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "boltzmann_ensembles",
-                                   time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
+    out = output_folder(args.out, __file__)
     rng = np.random.default_rng(args.seed)
     systems = SYSTEMS_QUICK if args.quick else SYSTEMS_FULL
     jobs = [(e, s) for s in systems for e in ENSEMBLES]

@@ -39,7 +39,7 @@ import numpy as np
 
 import hamiltonian_cnn as hc
 from hamiltonian_cnn._io import atomic_write_bytes
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, provenance
+from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, output_folder, provenance
 
 RUNS = ("shared", "local", "local_tied")
 
@@ -239,9 +239,7 @@ def main(argv=None):
 
     args = parse_args(argv)
     t0 = time.perf_counter()
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "learned_filters",
-                                   time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
+    out = output_folder(args.out, __file__)
     data = hc.data.load("digits")
     per_seed, first_couplings = [], None
     for k in tqdm(range(args.seeds), desc="training", disable=args.no_progress, unit="seed"):

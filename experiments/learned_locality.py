@@ -38,6 +38,7 @@ from hamiltonian_cnn.sweep import (
     atomic_write_json,
     check_cli_args,
     mean_ci,
+    output_folder,
     provenance,
     run_cells,
 )
@@ -153,9 +154,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     t0 = time.perf_counter()
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "learned_locality",
-                                   time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
+    out = output_folder(args.out, __file__)
     cells = [{"method": m, "seed": args.seed + k, "epochs": args.epochs, "lr_lasso": args.lr_lasso, "lam": args.lam,
               "beta": args.beta} for m in METHODS for k in range(args.seeds)]
     results = run_cells(run_cell, cells, CellStore(out), workers=args.workers, progress=not args.no_progress,

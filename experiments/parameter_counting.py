@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import hamiltonian_cnn as hc
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, provenance
+from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, output_folder, provenance
 
 #: published totals the formulas must reproduce
 LENET5_PUBLISHED = 61_706  # LeNet-5 with a fully connected C3 (the usual modern reading)
@@ -250,9 +250,7 @@ def main(argv=None):
 
     args = parse_args(argv)
     t0 = time.perf_counter()
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "parameter_counting",
-                                   time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
+    out = output_folder(args.out, __file__)
     rng = np.random.default_rng(args.seed)
     steps = tqdm(total=4, desc="parameter counting", disable=args.no_progress)
 

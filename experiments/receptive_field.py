@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 import hamiltonian_cnn as hc
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, provenance
+from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, output_folder, provenance
 
 
 def conv(k, s=1, d=1):
@@ -208,9 +208,7 @@ def main(argv=None):
 
     args = parse_args(argv)
     t0 = time.perf_counter()
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "receptive_field",
-                                   time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
+    out = output_folder(args.out, __file__)
     rows = [measure(name, stack, args.channels, args.outputs, args.seed)
             for name, stack in tqdm(STACKS.items(), desc="receptive fields", disable=args.no_progress, unit="stack")]
     by_name = {r["stack"]: r for r in rows}

@@ -39,6 +39,7 @@ from hamiltonian_cnn.sweep import (
     atomic_write_json,
     check_cli_args,
     mean_ci,
+    output_folder,
     provenance,
     run_cells,
 )
@@ -210,9 +211,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     t0 = time.perf_counter()
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "relax_coupling",
-                                   time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
+    out = output_folder(args.out, __file__)
     cells = [{"target": target, "t_w": t_w, "seed": args.seed + k, "epochs": args.epochs, "lr_after": args.lr_after}
              for target in args.targets for t_w in [None] + args.switch for k in range(args.seeds)]
     results = run_cells(run_cell, cells, CellStore(out), workers=args.workers, progress=not args.no_progress,

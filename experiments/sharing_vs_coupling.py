@@ -48,6 +48,7 @@ from hamiltonian_cnn.sweep import (
     atomic_write_json,
     check_cli_args,
     mean_ci,
+    output_folder,
     provenance,
     run_cells,
 )
@@ -511,9 +512,7 @@ def print_table(summary, pairs, seeds):
 def main(argv=None):
     args = parse_args(argv)
     t0 = time.perf_counter()
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "sharing_vs_coupling",
-                                   time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
+    out = output_folder(args.out, __file__)
     store = CellStore(out)
     progress = not args.no_progress
     if args.workers > 1 and args.executor == "local":

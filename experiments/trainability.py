@@ -34,7 +34,15 @@ import time
 import numpy as np
 
 import hamiltonian_cnn as hc
-from hamiltonian_cnn.sweep import CellStore, atomic_savefig, atomic_write_json, check_cli_args, provenance, run_cells
+from hamiltonian_cnn.sweep import (
+    CellStore,
+    atomic_savefig,
+    atomic_write_json,
+    check_cli_args,
+    output_folder,
+    provenance,
+    run_cells,
+)
 
 ENSEMBLES = {"binary": ("sigmoid", False), "centred": ("sigmoid", True), "spin": ("tanh", False),
              "relu": ("relu", False)}
@@ -212,9 +220,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     t0 = time.perf_counter()
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "trainability",
-                                   time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
+    out = output_folder(args.out, __file__)
     cells = [{"ensemble": e, "init": i, "depth": d, "canvas": c, "seed": args.seed + k, "epochs": args.epochs,
               "n_train": args.n_train}
              for c in args.canvases for d in args.depths for e in args.ensembles for i in args.inits

@@ -76,6 +76,16 @@ def git_commit(path=None) -> str | None:
     return None
 
 
+def output_folder(out, script) -> str:
+    """The folder a script writes to, created: ``out`` when given, else
+    ``<the script's folder>/results/<the script's name>/<date-time>``."""
+    if out is None:
+        name = os.path.splitext(os.path.basename(script))[0]
+        out = os.path.join(os.path.dirname(os.path.abspath(script)), "results", name, time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    return out
+
+
 def mean_ci(values) -> dict:
     """Mean, std, the half-width of a 95 % Student-t interval of the mean (None for one value),
     n, min and max of a list of numbers (one per seed)."""
