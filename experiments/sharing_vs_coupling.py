@@ -16,7 +16,10 @@ no more parameters than shared). Datasets (``--dataset``, a comma-separated list
   translated  8x8 digits on a 16x16 canvas, trained at the left positions, tested at the same
               positions and at unseen right ones; heads "dense" and "gap" (global average pool).
   digits      8x8 digits as they are: the null case (every digit is centred, the images tiny).
-  cat         the textbook toy: locate a pattern planted at a random site (head "sites").
+  cat         the textbook toy: locate a pattern planted at a random site (head "sites": the one-hot
+              ensemble over output sites).
+  cat_detect  the same toy, detect: is the pattern there at all (half of the images; heads "dense"
+              and "gap").
 
 Protocol: a fixed stratified validation split of the training data; for each (dataset, family,
 head, control) the learning rate is chosen on it (first seed, full training set) from ``--lrs``;
@@ -54,7 +57,7 @@ from hamiltonian_cnn.sweep import (
 )
 
 FAMILIES = ("shared", "local", "sparse", "full", "local_narrow")
-DATASETS = ("mnist1d", "translated", "digits", "cat")
+DATASETS = ("mnist1d", "translated", "digits", "cat", "cat_detect")
 PERMUTATION_SEED = 12345  # the shuffle control's fixed permutation of sites
 SPLIT_SEED = 2024  # the validation split and the canvas placements
 BATCH = 32
@@ -69,6 +72,8 @@ PLAN = {
                    "val": 0.2},
     "digits": {"heads": ("dense",), "controls": ("original", "shuffled"), "sizes": (100, "all"),
                "shifts": (0, 1, 2), "val": 0.2},
+    "cat_detect": {"heads": ("dense", "gap"), "controls": ("original",), "sizes": (50, 100, 300, "all"),
+                   "shifts": (), "val": 0.2},
     "cat": {"heads": ("sites",), "controls": ("original",), "sizes": (50, 100, 300, "all"), "shifts": (),
             "val": 0.2},
 }
@@ -98,9 +103,9 @@ def prepared(name: str, control: str):
     """The splits of a dataset: X_fit, y_fit, X_val, y_val, X_test, y_test, and extra test sets
     (translated: "unseen", the test digits at positions never trained on)."""
     extra = {}
-    if name == "cat":
-        X, y, X_test, y_test = hc.data.load("cat", task="locate", size=12, n_train=1000, n_test=500, noise=0.5,
-                                            seed=0)
+    if name in ("cat", "cat_detect"):
+        X, y, X_test, y_test = hc.data.load("cat", task="locate" if name == "cat" else "detect", size=12,
+                                            n_train=1000, n_test=500, noise=0.5, seed=0)
     else:
         X, y, X_test, y_test = hc.data.load("mnist1d" if name == "mnist1d" else "digits")
     fit, val = validation_split(y, PLAN[name]["val"])

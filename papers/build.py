@@ -178,18 +178,20 @@ def _translated(report, summary, d):
 
 def _cat(report, summary, d):
     sizes = sorted({r["n_train"] for r in summary if r["dataset"] == d})
-    lines = ["**The cat task** (locate a 3×3 pattern on a 12×12 noisy image; the classes are its sites; head "
-             "\"sites\": the one-hot ensemble over output sites):", "",
-             "| coupling | parameters | " + " | ".join(f"n = {s}" for s in sizes) + " |",
-             "|---|---|" + "---|" * len(sizes)]
+    title = ("**The cat task, locate** (a 3×3 pattern on a 12×12 noisy image; the classes are its sites; head "
+             "\"sites\": the one-hot ensemble over output sites):" if d == "cat" else
+             "**The cat task, detect** (is the 3×3 pattern on the 12×12 noisy image at all? half of the images "
+             "hold it, at a random site):")
+    lines = [title, "", "| coupling | head | parameters | " + " | ".join(f"n = {s}" for s in sizes) + " |",
+             "|---|---|---|" + "---|" * len(sizes)]
     for r in _rows(summary, dataset=d, shuffled=False, n_train=sizes[-1]):
         cells = [_get(summary, d, r["coupling"], r["head"], False, s) for s in sizes]
-        lines.append(f"| {r['coupling']} | {r['n_params']:,} | " + " | ".join(fmt(c["test_accuracy"]) if c else "–"
-                                                                          for c in cells) + " |")
+        lines.append(f"| {r['coupling']} | {r['head']} | {r['n_params']:,} | "
+                     + " | ".join(fmt(c["test_accuracy"]) if c else "–" for c in cells) + " |")
     return lines + [""]
 
 
-SECTIONS = {"mnist1d": _mnist1d, "translated": _translated, "digits": _digits, "cat": _cat}
+SECTIONS = {"mnist1d": _mnist1d, "translated": _translated, "digits": _digits, "cat": _cat, "cat_detect": _cat}
 
 
 def _equivariance_table(summary):
@@ -297,16 +299,18 @@ def discussion(report) -> list[str]:
                 else:
                     text += ". "
             out += [text.strip(), ""]
-    if "cat" in report["datasets"]:
-        d = "cat"
+    for d in ("cat", "cat_detect"):
+        if d not in report["datasets"]:
+            continue
         sizes = sorted({r["n_train"] for r in summary if r["dataset"] == d})
-        text = "*The cat task.* "
-        for n in sorted(set(sizes[:1] + sizes[-1:])):
-            sh, fu = _get(summary, d, "shared", None, False, n), _get(summary, d, "full", None, False, n)
-            p = _pair(report, d, "full", n_train=n)
-            if sh and fu and p:
-                text += (f"With {n} training images shared reaches {fmt(sh['test_accuracy'])} and full "
-                         f"{fmt(fu['test_accuracy'])}, shared − full = {_diff(p)} ({verdict(p)}). ")
+        text = f"*The cat task, {'locate' if d == 'cat' else 'detect'}.* "
+        for head in sorted({r["head"] for r in summary if r["dataset"] == d}):
+            for n in sorted(set(sizes[:1] + sizes[-1:])):
+                sh, fu = _get(summary, d, "shared", head, False, n), _get(summary, d, "full", head, False, n)
+                p = _pair(report, d, "full", head=head, n_train=n)
+                if sh and fu and p:
+                    text += (f"With {n} training images and the {head} head, shared reaches {fmt(sh['test_accuracy'])} "
+                             f"and full {fmt(fu['test_accuracy'])}, shared − full = {_diff(p)} ({verdict(p)}). ")
         out += [text.strip(), ""]
     return out[:-1] if out else ["No dataset of this run has a comparison to discuss."]
 
