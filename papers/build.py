@@ -434,6 +434,16 @@ def render_locality(report: dict, figure_dir: str = "figures") -> str:
                 f"with Adam ({_compare(lasso['inside'], adam['inside'])}), against {u['inside']:.2f} for no locality "
                 f"at all and 1 for the local and shared couplings, which have it by construction. Test accuracy: "
                 f"{fmt(lasso['test_accuracy'])} with β-LASSO, {fmt(adam['test_accuracy'])} with Adam.")
+        inside = lasso["inside"]
+        if inside.get("ci95") is not None:
+            if inside["mean"] - inside["ci95"] > u["inside"]:
+                text += (" The β-LASSO couplings concentrate inside the window beyond the uniform level: some "
+                         "locality is learned from the data, as Neyshabur reports for images.")
+            else:
+                text += (" The β-LASSO couplings are sparse but not local: their share inside the window is not "
+                         "resolved above the uniform level in this run. Neyshabur's locality emerged on image data sets "
+                         "(CIFAR-10, CIFAR-100, SVHN) with another architecture and training budget; this run does "
+                         "not reproduce it on MNIST-1D.")
         lines += [text, ""]
     lines += [f"![receptive fields]({figure_dir}/receptive_fields.png)", ""]
     return "\n".join(lines)
