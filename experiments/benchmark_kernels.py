@@ -388,7 +388,8 @@ def provenance(args, wall):
         "git_commit": commit, "python": sys.version.split()[0], "platform": platform.platform(),
         "cpu_count": os.cpu_count(), "numba_threads": numba.get_num_threads(),
         "versions": {name: version(name) for name in ("numpy", "scipy", "numba", "torch", "hamiltonian_cnn")},
-        "arguments": {key: str(v) if isinstance(v, Path) else v for key, v in vars(args).items()}, "seed": args.seed, "wall_time_s": wall,
+        "arguments": {key: str(v) if isinstance(v, Path) else v for key, v in vars(args).items()},
+        "seed": args.seed, "wall_time_s": wall,
     }
 
 
@@ -615,7 +616,8 @@ def main(argv=None):
         print(f"{row['shape']:<12} {row['N']:>4} {str(row['C_in']) + '->' + str(row['C_out']):>11} {sites:>7} "
               f"{row['kernel']:>2} {row['padding']:>3} {row['ours_ms']:>8.2f} {row['ours_gflops']:>7.1f} "
               f"{row['numpy_ms']:>9.2f} {row['ours_over_numpy']:>6.2f} "
-              f"{row.get('torch_ms', float('nan')):>9.2f} {fmt_ratio(ratio):>6} {'<= ' + str(row['target']):>6}  {met:>3}"
+              f"{row.get('torch_ms', float('nan')):>9.2f} {fmt_ratio(ratio):>6} "
+              f"{'<= ' + str(row['target']):>6}  {met:>3}"
               f"  {fmt_ratio(row.get('ours_over_torch_best')):>14}")
     if torch is None:
         print("(torch not installed: `pip install torch` (CPU) adds the torch column)")
@@ -643,7 +645,8 @@ def main(argv=None):
     print(f"\n3b. whole training runs of the default shared model (fit defaults, {args.train_epochs} epochs), "
           "against a torch twin with the same weights, batches and Adam (target <= 0.8)")
     for run in results["training_runs"]:
-        line = (f"{run['dataset']:<8} ({run['n_train']} samples, {run['n_params']} parameters): ours {run['ours_s']:.2f} s "
+        line = (f"{run['dataset']:<8} ({run['n_train']} samples, {run['n_params']} parameters): ours "
+                f"{run['ours_s']:.2f} s "
                 f"(test accuracy {run['ours_test_accuracy']:.3f})")
         if "torch_s" in run:
             ratio = run["ours_over_torch"]

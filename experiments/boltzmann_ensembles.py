@@ -260,7 +260,8 @@ def parse_args(argv=None):
     p.add_argument("--scale", type=float, default=1.0, help="std of the random couplings and biases")
     p.add_argument("--sweep-units", type=int, default=6, help="units of the system whose field is swept")
     p.add_argument("--points", type=int, default=41, help="field values in the sweep")
-    p.add_argument("--rate-units", type=int, default=None, help="units for the rate measurement (default 24; --quick 20)")
+    p.add_argument("--rate-units", type=int, default=None, help="units for the rate measurement (default 24; "
+                                                                "--quick 20)")
     p.add_argument("--fd-step", type=float, default=1e-5, help="finite-difference step for d log Z / dh")
     p.add_argument("--quick", action="store_true", help="smaller systems and rate run: a few seconds")
     p.add_argument("--out", default=None, help="output folder (default experiments/results/boltzmann_ensembles/<time>)")

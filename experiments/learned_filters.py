@@ -281,7 +281,8 @@ def main(argv=None):
     atomic_write_json(os.path.join(out, "results.json"), report)
     figures(out, first_couplings, per_seed[0])
 
-    print(f"\ndigits, {args.channels} filters {args.kernel}x{args.kernel}, padding {args.padding}, {args.epochs} epochs, "
+    print(f"\ndigits, {args.channels} filters {args.kernel}x{args.kernel}, padding {args.padding}, {args.epochs} "
+          "epochs, "
           f"{args.optimizer} lr {args.lr}, {args.seeds} seed(s)")
     print(f"  {'network':12s} {'params':>7s} {'layer 1':>8s} {'test acc':>9s}  unshared (init -> trained)  "
           f"rel. spread   corr(site, mean)")

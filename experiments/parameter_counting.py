@@ -76,7 +76,8 @@ def pool(name, shape, k, stride=None):
     c, h, w = shape
     stride = stride or k
     oh, ow = (hc.output_size(s, k, stride) for s in (h, w))
-    return {"layer": name, "type": "POOL", "output": [c, oh, ow], "formula": "0", "params": hc.pool_params()}, (c, oh, ow)
+    row = {"layer": name, "type": "POOL", "output": [c, oh, ow], "formula": "0", "params": hc.pool_params()}
+    return row, (c, oh, ow)
 
 
 def fc(name, n_in, n_out):

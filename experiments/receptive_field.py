@@ -61,7 +61,8 @@ STACKS = {
 
 def formula_rf(stack):
     """(rows, cols) receptive field by the recursion, one axis at a time."""
-    return tuple(hc.receptive_field([(l["kernel"][a], l["stride"][a], l["dilation"][a]) for l in stack]) for a in (0, 1))
+    return tuple(hc.receptive_field([(l["kernel"][a], l["stride"][a], l["dilation"][a]) for l in stack])
+                 for a in (0, 1))
 
 
 def jump(stack):
@@ -115,7 +116,8 @@ def measure(name, stack, channels, n_out, seed):
     size = input_size(stack, n_out)
     centre = (n_out // 2, n_out // 2)
     x = np.random.default_rng(seed).normal(size=(1, channels) + size)
-    row = {"stack": name, "layers": [{k: (list(v) if isinstance(v, tuple) else v) for k, v in l.items()} for l in stack],
+    row = {"stack": name,
+           "layers": [{k: (list(v) if isinstance(v, tuple) else v) for k, v in l.items()} for l in stack],
            "formula": list(rf), "input_sites": list(size), "output_unit": list(centre),
            "expected_start": [centre[a] * jump(stack)[a] for a in (0, 1)]}
     for activation in (None, "sigmoid"):
@@ -239,8 +241,9 @@ def main(argv=None):
     print(f"\n{'stack':36s} {'formula':>9s} {'measured':>9s} {'(sigmoid)':>9s}  start  match")
     for r in rows:
         f, m, s = r["formula"], r["measured_linear"]["size"], r["measured_sigmoid"]["size"]
+        start = [r["measured_linear"]["rows"][0], r["measured_linear"]["cols"][0]]
         print(f"{r['stack']:36s} {f[0]:>4d}x{f[1]:<4d} {m[0]:>4d}x{m[1]:<4d} {s[0]:>4d}x{s[1]:<4d}  "
-              f"{'ok' if [r['measured_linear']['rows'][0], r['measured_linear']['cols'][0]] == r['expected_start'] else 'OFF':5s}  "
+              f"{'ok' if start == r['expected_start'] else 'OFF':5s}  "
               f"{r['match']}")
     print(f"\nSeed 002: two 3x3 see {claims['two_3x3_see']}, three see {claims['three_3x3_see']}, one 7x7 sees "
           f"{claims['one_7x7_sees']}; three 3x3 (C->C) / one 7x7 = 27/49 = {27 / 49:.4f} ({claims['percent']} %)")

@@ -502,7 +502,8 @@ def print_table(summary, pairs, seeds):
         if "shift_accuracy" in r:
             extra += "   shifts " + " ".join(f"{s}:{v['mean']:.3f}" for s, v in r["shift_accuracy"].items())
         ci = f" ± {t['ci95']:.3f}" if t["ci95"] is not None else ""
-        print(f"  {r['dataset']:10s} {r['coupling']:7s} {r['head']:6s} {'shuffled' if r['shuffled'] else 'original':8s} "
+        print(f"  {r['dataset']:10s} {r['coupling']:7s} {r['head']:6s} "
+              f"{'shuffled' if r['shuffled'] else 'original':8s} "
               f"n={r['n_train']:<5d} params={r['n_params']:<8d} lr={r['lr']:<6g} {t['mean']:.3f}{ci}{extra}")
     shown = [p for p in pairs if p["versus"] == "full"]
     if shown:

@@ -239,7 +239,8 @@ def main(argv=None):
     for e in args.ensembles:
         for i in args.inits:
             row = {(s["depth"], s["canvas"]): s for s in summary if s["ensemble"] == e and s["init"] == i}
-            cells_txt = "".join(f"  {row[(d, c)]['mean']:.3f}" + (f"+-{row[(d, c)]['ci95']:.3f}" if args.seeds > 1 else "      ")
+            cells_txt = "".join(f"  {row[(d, c)]['mean']:.3f}"
+                                + (f"+-{row[(d, c)]['ci95']:.3f}" if args.seeds > 1 else "      ")
                                 + "  " for c in args.canvases for d in args.depths)
             print(f"  {e:8s}  {i:8s}{cells_txt}")
     print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - t0:.1f} s)")

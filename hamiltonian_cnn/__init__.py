@@ -5,8 +5,8 @@ window (local), make them the same at every site (shared = convolution), and the
 weight of d_IJ = 1 is sigmoid(conv(x) + bias). See papers/hamiltonian_cnn.md.
 """
 
-from ._version import __version__
 from . import data, models, nn, physics
+from ._version import __version__
 from .physics import (
     FullCoupling,
     Hamiltonian,

@@ -170,5 +170,6 @@ def spatial_shape(input_shape, nd: int, channels: int | None, layer: str) -> tup
     if len(shape) != nd + 1:
         raise ValueError(f"input_shape: {layer} expected a per-sample shape {want}, got {tuple(input_shape)!r}")
     if channels is not None and shape[0] != channels:
-        raise ValueError(f"input_shape: {layer} expected {channels} input channel(s), got {shape[0]} in {tuple(input_shape)!r}")
+        raise ValueError(f"input_shape: {layer} expected {channels} input channel(s), got {shape[0]} in "
+                         f"{tuple(input_shape)!r}")
     return shape

@@ -231,11 +231,13 @@ def discussion(report) -> list[str]:
         g = {(f, s): _get(summary, d, f, None, s, n) for f in ORDER for s in (False, True)}
         if g[("shared", False)] and g[("full", False)]:
             orig, shuf = _pair(report, d, "full", False, n_train=n), _pair(report, d, "full", True, n_train=n)
-            text = (f"*MNIST-1D.* With the sites in their order, shared reaches {fmt(g[('shared', False)]['test_accuracy'])} "
-                    f"and full {fmt(g[('full', False)]['test_accuracy'])}: shared − full = {_diff(orig)} ({verdict(orig)}). ")
+            shared, full = g[("shared", False)]["test_accuracy"], g[("full", False)]["test_accuracy"]
+            text = (f"*MNIST-1D.* With the sites in their order, shared reaches {fmt(shared)} and full {fmt(full)}: "
+                    f"shared − full = {_diff(orig)} ({verdict(orig)}). ")
             if g[("shared", True)] and g[("full", True)] and shuf:
-                text += (f"With the sites shuffled, shared moves to {fmt(g[('shared', True)]['test_accuracy'])} and full "
-                         f"to {fmt(g[('full', True)]['test_accuracy'])}: shared − full = {_diff(shuf)} ({verdict(shuf)}). ")
+                shared, full = g[("shared", True)]["test_accuracy"], g[("full", True)]["test_accuracy"]
+                text += (f"With the sites shuffled, shared moves to {fmt(shared)} and full to {fmt(full)}: "
+                         f"shared − full = {_diff(shuf)} ({verdict(shuf)}). ")
             if g[("local", False)] and g[("sparse", False)]:
                 text += (f"The local coupling (the same windows, untied) reaches "
                          f"{fmt(g[('local', False)]['test_accuracy'])} and the sparse control (a window's fan-in, no "
@@ -286,7 +288,8 @@ def discussion(report) -> list[str]:
             hi = max(r["test_accuracy"]["mean"] for r in rows)
             p = _pair(report, d, "full", False, n_train=n)
             ps = _pair(report, d, "full", True, n_train=n)
-            text = (f"*Digits 8×8.* All {len(rows)} networks reach {lo:.3f}–{hi:.3f} on the centred 8×8 digits; shared − "
+            text = (f"*Digits 8×8.* All {len(rows)} networks reach {lo:.3f}–{hi:.3f} on the centred 8×8 digits; "
+                    "shared − "
                     f"full = {_diff(p)} ({verdict(p)})")
             text += f", and {_diff(ps)} with the sites shuffled ({verdict(ps)}). " if ps else ". "
             one = [r["shift_accuracy"].get("1") for r in rows if "shift_accuracy" in r]
@@ -380,11 +383,13 @@ def render_relax(report: dict, figure_dir: str = "figures") -> str:
     lines = [_provenance_line(report, "--relax") + f" MNIST-1D, {len(seeds)} seeds, {epochs} epochs in every run, "
              f"Adam at lr {args.get('lr_after')} after the switch. Final test accuracy, mean ± 95 % half-width; "
              "unshared fraction ‖J − PJ‖/‖J‖ of the coupling blocks at the end (first … last block):", "",
-             "| relaxed to | switch t_w | parameters | final test accuracy | unshared fraction |", "|---|---|---|---|---|"]
+             "| relaxed to | switch t_w | parameters | final test accuracy | unshared fraction |",
+             "|---|---|---|---|---|"]
     for r in rows:
         which = ("— (trained from its own init)" if r["t_w"] is None else
                  f"{r['t_w']} (never: the CNN)" if r["t_w"] == epochs else str(r["t_w"]))
-        unshared = " … ".join(f"{u['mean']:.2f}" for u in (r["final_unshared"] or [])[::max(1, len(r["final_unshared"] or [1]) - 1)])
+        ends = r["final_unshared"] or []
+        unshared = " … ".join(f"{u['mean']:.2f}" for u in ends[::max(1, len(ends) - 1)])
         lines.append(f"| {r['target']} | {which} | {r['n_params']:,} | {fmt(r['final_test_accuracy'])} | "
                      f"{unshared or '–'} |")
     lines.append("")
@@ -430,7 +435,8 @@ def render_locality(report: dict, figure_dir: str = "figures") -> str:
     lasso, adam = rows.get("full+beta_lasso"), rows.get("full+adam")
     if lasso and adam:
         text = (f"β-LASSO sets {lasso['zeros']['mean']:.0%} of the first layer's couplings to exactly zero. The share "
-                f"of |J| inside the window is {lasso['inside']['mean']:.2f} with β-LASSO and {adam['inside']['mean']:.2f} "
+                f"of |J| inside the window is {lasso['inside']['mean']:.2f} with β-LASSO and "
+                f"{adam['inside']['mean']:.2f} "
                 f"with Adam ({_compare(lasso['inside'], adam['inside'])}), against {u['inside']:.2f} for no locality "
                 f"at all and 1 for the local and shared couplings, which have it by construction. Test accuracy: "
                 f"{fmt(lasso['test_accuracy'])} with β-LASSO, {fmt(adam['test_accuracy'])} with Adam.")
@@ -441,9 +447,9 @@ def render_locality(report: dict, figure_dir: str = "figures") -> str:
                          "locality is learned from the data, as Neyshabur reports for images.")
             else:
                 text += (" The β-LASSO couplings are sparse but not local: their share inside the window is not "
-                         "resolved above the uniform level in this run. Neyshabur's locality emerged on image data sets "
-                         "(CIFAR-10, CIFAR-100, SVHN) with another architecture and training budget; this run does "
-                         "not reproduce it on MNIST-1D.")
+                         "resolved above the uniform level in this run. Neyshabur's locality emerged on image "
+                         "data sets (CIFAR-10, CIFAR-100, SVHN) with another architecture and training budget; "
+                         "this run does not reproduce it on MNIST-1D.")
         lines += [text, ""]
     lines += [f"![receptive fields]({figure_dir}/receptive_fields.png)", ""]
     return "\n".join(lines)

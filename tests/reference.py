@@ -111,7 +111,8 @@ def conv2d(x, w, b=None, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1), 
     h = np.zeros((n, o, oh, ow))
     for a in range(kh):
         for bb in range(kw):
-            patch = xp[:, :, _window_slice(dilation[0] * a, stride[0], oh), _window_slice(dilation[1] * bb, stride[1], ow)]
+            rows = _window_slice(dilation[0] * a, stride[0], oh)
+            patch = xp[:, :, rows, _window_slice(dilation[1] * bb, stride[1], ow)]
             for g in range(groups):
                 h[:, g * og:(g + 1) * og] += np.einsum(
                     "ncij,oc->noij", patch[:, g * cg:(g + 1) * cg], w[g * og:(g + 1) * og, :, a, bb])
@@ -137,8 +138,10 @@ def conv2d_backward(x, w, delta, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=
             cols = _window_slice(dilation[1] * bb, stride[1], ow)
             for g in range(groups):
                 d_g = delta[:, g * og:(g + 1) * og]
-                dw[g * og:(g + 1) * og, :, a, bb] = np.einsum("noij,ncij->oc", d_g, xp[:, g * cg:(g + 1) * cg, rows, cols])
-                dxp[:, g * cg:(g + 1) * cg, rows, cols] += np.einsum("noij,oc->ncij", d_g, w[g * og:(g + 1) * og, :, a, bb])
+                x_g = xp[:, g * cg:(g + 1) * cg, rows, cols]
+                dw[g * og:(g + 1) * og, :, a, bb] = np.einsum("noij,ncij->oc", d_g, x_g)
+                dxp[:, g * cg:(g + 1) * cg, rows, cols] += np.einsum("noij,oc->ncij", d_g,
+                                                                     w[g * og:(g + 1) * og, :, a, bb])
     dx = dxp[:, :, pads[0][0]:pads[0][0] + height, pads[1][0]:pads[1][0] + width]
     return dx, dw, delta.sum(axis=(0, 2, 3))
 

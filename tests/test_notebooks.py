@@ -35,6 +35,8 @@ def test_notebook_runs_top_to_bottom(path):
     from nbclient import NotebookClient
 
     book = nbformat.read(path, as_version=4)
-    client = NotebookClient(book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()  # raises CellExecutionError on the first failing cell (the asserts inside are the checks)
     assert any(cell.get("outputs") for cell in book.cells if cell.cell_type == "code")

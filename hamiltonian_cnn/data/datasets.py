@@ -86,7 +86,8 @@ def load_digits(*, test_size=0.25, seed=0, dtype=np.float32, canvas=None, positi
         X_train = place_on_canvas(X_train, canvas, positions, train_rng)
         X_test = place_on_canvas(X_test, canvas, positions, test_rng)
     elif positions is not None:
-        raise ValueError(f"positions: only meaningful with canvas=S, got positions={describe(positions)} and canvas=None")
+        raise ValueError(f"positions: only meaningful with canvas=S, got positions={describe(positions)} and "
+                         "canvas=None")
     return (np.ascontiguousarray(X_train), y_train, np.ascontiguousarray(X_test), y_test)
 
 
@@ -111,11 +112,12 @@ def load_mnist1d(*, shuffle=False, dtype=np.float32):
     if key not in _MNIST1D:
         args = get_dataset_args()
         args.shuffle_seq = key
-        state = np.random.get_state()
+        # mnist1d draws from numpy's global generator: save it and put it back untouched
+        state = np.random.get_state()  # noqa: NPY002
         try:
             data = make_dataset(args)
         finally:
-            np.random.set_state(state)
+            np.random.set_state(state)  # noqa: NPY002
         _MNIST1D[key] = tuple(np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test"))
     x, y, x_test, y_test = _MNIST1D[key]
     return (np.array(x[:, None, :], dtype=dt, order="C", copy=True), y.astype(np.int64),

@@ -1,10 +1,10 @@
 """Transforms of image batches that probe what a coupling assumes about space.
 
 ``place_on_canvas`` puts small images at random positions of a larger canvas (translated
-digits: where a shared coupling's invariance can show). ``shift`` translates every image by whole pixels (a shared coupling commutes with it, up to the
-edges). ``shuffle_sites`` applies one fixed permutation to the pixel positions: it keeps every
-pixel value but destroys locality, the control under which a local or shared coupling loses its
-advantage over a full one.
+digits: where a shared coupling's invariance can show). ``shift`` translates every image by whole
+pixels (a shared coupling commutes with it, up to the edges). ``shuffle_sites`` applies one fixed
+permutation to the pixel positions: it keeps every pixel value but destroys locality, the control
+under which a local or shared coupling loses its advantage over a full one.
 
 Inputs are NCHW ``(N, C, H, W)`` or NCL ``(N, C, L)`` numpy arrays; the input is never modified.
 """

@@ -149,7 +149,8 @@ def direct_forward(x, wt, bias, ph, pw, dh, dw, kh, kw, block, act, y, work, off
                     for q in range(n_sites * m):
                         fields[q] += bo
                     # (site, sample) -> y[n0 + s, k, site], 8 sites at a time
-                    transpose_rows(acc_flat, r * n_sites * block, m, y_flat, (n0 * n_out + k) * n_sites, n_out * n_sites, n_sites, m)
+                    transpose_rows(acc_flat, r * n_sites * block, m, y_flat, (n0 * n_out + k) * n_sites,
+                                   n_out * n_sites, n_sites, m)
         activate_inplace(y[n0:n0 + m].reshape(-1), act)
 
 
@@ -256,5 +257,5 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
                                  offs_b[t0:t1], length, outs)
                 for rr in range(count):  # (pixel, sample) -> dx[n0 + s, channel, pixel]
                     channel = g * c_group + c + rr
-                    transpose_rows(dxt_flat, rr * n_pixels * block, m, dx_flat, (n0 * n_in + channel) * n_pixels, n_in * n_pixels,
-                                   n_pixels, m)
+                    transpose_rows(dxt_flat, rr * n_pixels * block, m, dx_flat, (n0 * n_in + channel) * n_pixels,
+                                   n_in * n_pixels, n_pixels, m)

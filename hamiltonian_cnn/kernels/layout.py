@@ -129,5 +129,5 @@ def samples_outermost(dxt, n0, m, ph, pw, hp, wp, g_lo, g_hi, dx):
                            (r_hi - r_lo) * width, m)
             continue
         for r in range(r_lo, r_hi):
-            transpose_rows(dxt, ch + ((r + ph) * wp + q_lo + pw) * m, m, dx_flat, base + (c * height + r) * width + q_lo,
-                           n_nat, q_hi - q_lo, m)
+            transpose_rows(dxt, ch + ((r + ph) * wp + q_lo + pw) * m, m, dx_flat,
+                           base + (c * height + r) * width + q_lo, n_nat, q_hi - q_lo, m)

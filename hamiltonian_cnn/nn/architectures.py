@@ -160,7 +160,8 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=No
         return _lenet5(coupling, input_shape, n_classes, activation, centre, init, dtype, seed, fit_defaults)
     if channels is None:
         channels = default_channels(input_shape)
-    channels = tuple(as_int(c, "channels", 1) for c in (channels if isinstance(channels, (tuple, list)) else (channels,)))
+    channels = channels if isinstance(channels, (tuple, list)) else (channels,)
+    channels = tuple(as_int(c, "channels", 1) for c in channels)
     hidden = tuple(as_int(h, "hidden", 1) for h in (hidden if isinstance(hidden, (tuple, list)) else (hidden,)))
     if pool is not None:
         pool = as_int(pool, "pool", 1)
@@ -183,7 +184,8 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=No
         layer, shape = _coupling_block(coupling, shape, 1, k, 1, 0, None, dtype, next(seeds))
         n_sites = math.prod(shape[1:])
         if n_sites != n_classes:
-            raise ValueError(f"n_classes: head='sites' gives {n_sites} output sites {shape[1:]}, but n_classes is {n_classes}")
+            raise ValueError(f"n_classes: head='sites' gives {n_sites} output sites {shape[1:]}, but n_classes is "
+                             f"{n_classes}")
         layers += [layer, Flatten()]
     else:
         layers.append(GlobalAvgPool() if head == "gap" else Flatten())

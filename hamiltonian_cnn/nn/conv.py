@@ -193,8 +193,8 @@ class _SharedConv(CouplingLayer):
         act = activation_code(self.activation)
         dy4 = dy.reshape(y4.shape)
         if method == "direct":
-            dx4, dw4, db = direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, self.groups, act, n_chunks(backward_work),
-                                                self._scratch)
+            dx4, dw4, db = direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, self.groups, act,
+                                                n_chunks(backward_work), self._scratch)
         else:
             dx4, dw4, db = im2col_conv_backward(x4, w4, y4, dy4, sh, sw, ph, pw, dh, dw, self.groups, act,
                                                 n_chunks(backward_work))

@@ -19,8 +19,8 @@ from ..kernels.local import (
     local_workspace,
     reach,
 )
-from ..physics.couplings import LocalCoupling
 from ..physics.boundary import fold, interior, wrap
+from ..physics.couplings import LocalCoupling
 from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
 from .coupling import CouplingLayer, activation_code
 from .runtime import n_chunks, run_chunks, scratch
@@ -160,7 +160,8 @@ class _LocalConv(CouplingLayer):
             raise TypeError(f"input_size: {name} needs the input sites ({'L' if nd == 1 else 'H, W'}), got None")
         if isinstance(input_size, (tuple, list)) and len(input_size) == nd + 1:
             if as_int(input_size[0], "input_size", 1) != self.in_ch:
-                raise ValueError(f"input_size: expected {self.in_ch} channels first or only the sites, got {input_size!r}")
+                raise ValueError(f"input_size: expected {self.in_ch} channels first or only the sites, got "
+                                 f"{input_size!r}")
             input_size = tuple(input_size)[1:]
         self.input_size = as_int_tuple(input_size, nd, "input_size", 1)
         self.geo = make_geometry(self.input_size, self.kernel_size, self.stride, self.padding, 1)

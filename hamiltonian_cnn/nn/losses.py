@@ -38,7 +38,8 @@ def softmax_cross_entropy(logits, y):
     logits = as_float_array(logits, "logits", ndim=2)
     n, k = logits.shape
     if n == 0 or k == 0:
-        raise ValueError(f"logits: expected (N, n_classes) with at least one sample and one class, got shape {logits.shape}")
+        raise ValueError("logits: expected (N, n_classes) with at least one sample and one class, got shape "
+                         f"{logits.shape}")
     y = _labels(y, n, k)
     h = logits.astype(np.float64)  # float32 logits of order 1e4 would lose the O(1) differences
     shifted = h - h.max(axis=1, keepdims=True)  # logsumexp(h) = max + log sum exp(h - max)

@@ -52,7 +52,8 @@ class Model:
             shape = tuple(layer.output_shape(shape))
             self.shapes.append(shape)
         if shape != (self.n_classes,):
-            raise ValueError(f"layers: the last layer gives per-sample shape {shape}, expected ({self.n_classes},) logits")
+            raise ValueError(f"layers: the last layer gives per-sample shape {shape}, expected ({self.n_classes},) "
+                             "logits")
 
     # ------------------------------------------------------------------ bookkeeping
     @property
@@ -360,7 +361,8 @@ def load(path) -> Model:
             for key in layer.params:
                 value = arrays[f"layer{i}/{key}"]
                 if value.shape != layer.params[key].shape:
-                    raise ValueError(f"layer {i} parameter {key!r} has shape {value.shape}, expected {layer.params[key].shape}")
+                    raise ValueError(f"layer {i} parameter {key!r} has shape {value.shape}, expected "
+                                     f"{layer.params[key].shape}")
                 if value.dtype.kind not in "fiu" or not np.all(np.isfinite(value)):
                     raise ValueError(f"layer {i} parameter {key!r} is not finite real numbers (dtype {value.dtype})")
                 layer.params[key][...] = value

@@ -212,7 +212,8 @@ class SpatialPyramidPool(Layer):
     def output_shape(self, input_shape) -> tuple[int, ...]:
         shape = sample_shape(input_shape)
         if len(shape) not in (2, 3):
-            raise ValueError(f"input_shape: SpatialPyramidPool expected (C, L) or (C, H, W), got {tuple(input_shape)!r}")
+            raise ValueError("input_shape: SpatialPyramidPool expected (C, L) or (C, H, W), got "
+                             f"{tuple(input_shape)!r}")
         nd = len(shape) - 1
         return (shape[0] * sum(level ** nd for level in self.levels),)
 

@@ -17,7 +17,8 @@ class Flatten(Layer):
     def output_shape(self, input_shape) -> tuple[int, ...]:
         shape = sample_shape(input_shape)
         if not shape:
-            raise ValueError(f"input_shape: Flatten expected at least one axis besides the batch, got {tuple(input_shape)!r}")
+            raise ValueError("input_shape: Flatten expected at least one axis besides the batch, got "
+                             f"{tuple(input_shape)!r}")
         return (math.prod(shape),)
 
     def _forward(self, x):

@@ -27,8 +27,8 @@ class SparseCoupled(CouplingLayer):
     """y = g(h), h_{o,IJ} = sum_{c,k} J_{o,IJ,c,k} x_{c, index[IJ,k]} + b_{o,IJ}, on a chain or a grid.
 
     Output sites are those of a window ``kernel_size`` with ``stride`` and ``padding`` on
-    ``input_size`` (as for LocalConv; padding only sets how many there are); each reads prod(kernel_size) distinct input sites drawn at
-    random by ``wiring`` (default: drawn from ``seed``).
+    ``input_size`` (as for LocalConv; padding only sets how many there are); each reads
+    prod(kernel_size) distinct input sites drawn at random by ``wiring`` (default: from ``seed``).
     """
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, activation="sigmoid", dtype=np.float32,
@@ -105,7 +105,8 @@ class SparseCoupled(CouplingLayer):
     def coupling(self) -> SparseCoupling:
         """The physics object with the current params (copies): its field is this layer before g."""
         b = self.params["b"].copy() if self.use_bias else None
-        return SparseCoupling(self.params["J"].copy(), self.index.copy(), b, input_shape=(self.in_ch,) + self.input_size)
+        return SparseCoupling(self.params["J"].copy(), self.index.copy(), b,
+                              input_shape=(self.in_ch,) + self.input_size)
 
     def config(self) -> dict:
         return {

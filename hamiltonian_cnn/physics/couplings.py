@@ -166,7 +166,8 @@ class SharedCoupling(Coupling):
         self.nd = weight.ndim - 2
         self.groups = as_int(groups, "groups", 1)
         if weight.shape[0] % self.groups:
-            raise ValueError(f"groups: {self.groups} does not divide the {weight.shape[0]} output channels of weight {weight.shape}")
+            raise ValueError(f"groups: {self.groups} does not divide the {weight.shape[0]} output channels of "
+                             f"weight {weight.shape}")
         if min(weight.shape) < 1:
             raise ValueError(f"weight: expected every axis >= 1, got shape {weight.shape}")
         self.weight = weight
@@ -312,7 +313,8 @@ class LocalCoupling(Coupling):
         """h_{o,IJ} = sum_{c,ab} J_{o,IJ,c,ab} x_{c, s1 I + a, s2 J + b} + b_{o,IJ}  (eq. 4.1.4)."""
         x = _check_input(x, self.nd, self.in_channels, _common_dtype(x, self.weight))
         if x.shape[2:] != self.input_shape[1:]:
-            raise ValueError(f"x: expected sites {self.input_shape[1:]} (this coupling's input_shape), got shape {x.shape}")
+            raise ValueError(f"x: expected sites {self.input_shape[1:]} (this coupling's input_shape), got shape "
+                             f"{x.shape}")
         geo = self.geo
         w = self.weight.astype(x.dtype, copy=False)
         b = (np.zeros((self.out_channels,) + geo.out_sites, x.dtype) if self.bias is None
@@ -397,9 +399,11 @@ class SparseCoupling(Coupling):
         """h_{o,IJ} = sum_{c,k} J_{o,IJ,c,k} x_{c, index[IJ, k]} + b_{o,IJ}."""
         x = _check_input(x, self.nd, self.in_channels, _common_dtype(x, self.weight))
         if x.shape[2:] != self.input_shape[1:]:
-            raise ValueError(f"x: expected sites {self.input_shape[1:]} (this coupling's input_shape), got shape {x.shape}")
+            raise ValueError(f"x: expected sites {self.input_shape[1:]} (this coupling's input_shape), got shape "
+                             f"{x.shape}")
         gathered = x.reshape(x.shape[0], self.in_channels, -1)[:, :, self.index]  # (N, C_in, P_out, K)
-        w = self.weight.astype(x.dtype, copy=False).reshape(self.out_channels, -1, self.in_channels, self.index.shape[1])
+        w = self.weight.astype(x.dtype, copy=False)
+        w = w.reshape(self.out_channels, -1, self.in_channels, self.index.shape[1])
         h = np.einsum("opck,ncpk->nop", w, gathered)
         if self.bias is not None:
             h += self.bias.reshape(self.out_channels, -1).astype(x.dtype, copy=False)
@@ -432,7 +436,8 @@ class FullCoupling(Coupling):
     def __init__(self, weight, bias=None, input_shape=None, output_shape=None):
         weight = as_float_array(weight, "weight")
         if weight.ndim < 4:
-            raise ValueError(f"weight: expected (C_out, *out_sites, C_in, *in_sites) with >= 4 axes, got shape {weight.shape}")
+            raise ValueError("weight: expected (C_out, *out_sites, C_in, *in_sites) with >= 4 axes, got shape "
+                             f"{weight.shape}")
         if min(weight.shape) < 1:
             raise ValueError(f"weight: expected every axis >= 1, got shape {weight.shape}")
         if input_shape is None and output_shape is None:
@@ -450,7 +455,8 @@ class FullCoupling(Coupling):
         if output_shape is not None and tuple(out_shape) != tuple(output_shape):
             raise ValueError(f"output_shape: expected the leading axes of weight {weight.shape}, got {output_shape}")
         if len(out_shape) < 2 or len(in_shape) < 2:
-            raise ValueError(f"weight: cannot split shape {weight.shape} into (C_out, *out_sites) and (C_in, *in_sites)")
+            raise ValueError(f"weight: cannot split shape {weight.shape} into (C_out, *out_sites) and (C_in, "
+                             "*in_sites)")
         self.weight = weight
         self.input_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
         self.nd = len(in_shape) - 1

@@ -138,7 +138,8 @@ class OneHotEnsemble(Ensemble):
         super().check_configuration(d)
         on = self._flat(d).sum(axis=2)
         if np.any(on != 1):
-            raise ValueError(f"d: the onehot ensemble needs exactly one site on per channel, got counts {np.unique(on).tolist()}")
+            raise ValueError("d: the onehot ensemble needs exactly one site on per channel, got counts "
+                             f"{np.unique(on).tolist()}")
 
     def n_configurations(self, shape):
         return math.prod(shape[1:]) ** shape[0]

@@ -18,7 +18,8 @@ class Hamiltonian:
 
     def __init__(self, coupling: Coupling, ensemble="binary"):
         if not isinstance(coupling, Coupling):
-            raise TypeError(f"coupling: expected a SharedCoupling, LocalCoupling or FullCoupling, got {type(coupling).__name__}")
+            raise TypeError("coupling: expected a SharedCoupling, LocalCoupling or FullCoupling, got "
+                            f"{type(coupling).__name__}")
         self.coupling = coupling
         self.ensemble = get_ensemble(ensemble)
 

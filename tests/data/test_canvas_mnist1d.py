@@ -7,7 +7,6 @@ import hamiltonian_cnn as hc
 from hamiltonian_cnn.data import datasets
 from hamiltonian_cnn.data.transforms import canvas_positions, place_on_canvas
 
-
 # ---------------------------------------------------------------- MNIST-1D
 
 

@@ -40,5 +40,6 @@ def test_quick_run(tmp_path):
     assert (tmp_path / "receptive_fields.png").stat().st_size > 1000
     rows = {r["method"]: r for r in report["summary"]}
     assert set(rows) == {"full+adam", "full+beta_lasso", "local", "shared"}
-    assert rows["shared"]["inside"]["mean"] == pytest.approx(1.0) and rows["local"]["inside"]["mean"] == pytest.approx(1.0)
+    assert rows["shared"]["inside"]["mean"] == pytest.approx(1.0)
+    assert rows["local"]["inside"]["mean"] == pytest.approx(1.0)
     assert rows["full+beta_lasso"]["zeros"]["mean"] > 0.5 > rows["full+adam"]["zeros"]["mean"]

@@ -5,10 +5,9 @@ import importlib.util
 import pathlib
 
 import pytest
+from fuzz_harness import COUNTS
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from fuzz_harness import COUNTS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPTS = ("sharing_vs_coupling", "boltzmann_ensembles", "parameter_counting", "receptive_field", "learned_filters",
@@ -34,7 +33,8 @@ BAD = {
     "sharing_vs_coupling": {
         "--sizes": ["abc", "", "0", "-5", "10,,20", "1.5", "all,x"], "--seeds": ["0", "-1", "x"],
         "--seed": SEEDS, "--epochs": ["0", "-3", "1e3"], "--lrs": ["a", "-1", "0", "nan", "inf", "0.1,,x", ""],
-        "--couplings": ["", "tied", "shared,tied"], "--dataset": ["mnist", "", "digits,nope"], "--workers": ["0", "-2", "two"],
+        "--couplings": ["", "tied", "shared,tied"], "--dataset": ["mnist", "", "digits,nope"],
+        "--workers": ["0", "-2", "two"],
         "--executor": ["ray"], "--out": COMMON_OUT,
     },
     "boltzmann_ensembles": {

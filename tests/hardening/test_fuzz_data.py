@@ -4,10 +4,10 @@ import gzip
 
 import numpy as np
 import pytest
+from fuzz_harness import ERRORS, bad_arrays, expect_error, expect_same, odd_layouts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzz_harness import ERRORS, bad_arrays, expect_error, expect_same, odd_layouts
 from hamiltonian_cnn import data
 
 LOAD = [
@@ -17,8 +17,10 @@ LOAD = [
     (("cat",), {"n_test": 1.5}, "n_test"), (("cat",), {"noise": float("nan")}, "noise"),
     (("cat",), {"noise": -1.0}, "noise"), (("cat",), {"noise": "high"}, "noise"), (("cat",), {"task": "where"}, "task"),
     (("cat",), {"template": "abc"}, "template"), (("cat",), {"template": np.array([[None]])}, "template"),
-    (("cat",), {"template": np.ones((2, 2, 2))}, "template"), (("cat",), {"template": np.ones((2, 2), complex)}, "template"),
-    (("cat",), {"template": np.full((2, 2), np.nan)}, "template"), (("cat",), {"template": np.zeros((2, 2))}, "template"),
+    (("cat",), {"template": np.ones((2, 2, 2))}, "template"),
+    (("cat",), {"template": np.ones((2, 2), complex)}, "template"),
+    (("cat",), {"template": np.full((2, 2), np.nan)}, "template"),
+    (("cat",), {"template": np.zeros((2, 2))}, "template"),
     (("cat",), {"template": [[1], [1, 2]]}, "template"), (("cat",), {"template": np.ones((0, 3))}, "template"),
     (("cat",), {"seed": -1}, "seed"), (("cat",), {"seed": 2**32}, "seed"), (("cat",), {"dtype": np.int8}, "dtype"),
     (("digits",), {"test_size": 0}, "test_size"), (("digits",), {"test_size": 2.0}, "test_size"),

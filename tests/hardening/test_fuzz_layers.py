@@ -6,10 +6,10 @@ non-contiguous and read-only arrays are valid and must give the result of a cont
 
 import numpy as np
 import pytest
+from fuzz_harness import bad_arrays, expect_error, expect_same, odd_layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzz_harness import bad_arrays, expect_error, expect_same, odd_layouts
 from hamiltonian_cnn import nn
 
 F32, F64 = np.float32, np.float64
@@ -112,8 +112,8 @@ def make(name, dtype=None):
 
 
 @settings(max_examples=150)
-@given(name=st.sampled_from(NAMES), dtype=st.sampled_from([F32, F64]), seed=st.integers(0, 2**16), batch=st.integers(1, 3),
-       pick=st.integers(0, 10**6))
+@given(name=st.sampled_from(NAMES), dtype=st.sampled_from([F32, F64]), seed=st.integers(0, 2**16),
+       batch=st.integers(1, 3), pick=st.integers(0, 10**6))
 def test_forward_rejects_bad_x_and_accepts_odd_layouts(name, dtype, seed, batch, pick):
     layer, shape, ranks = make(name, dtype if name in WITH_PARAMS else None)
     rng = np.random.default_rng(seed)
@@ -134,7 +134,7 @@ def test_forward_rejects_bad_x_and_accepts_odd_layouts(name, dtype, seed, batch,
         more = np.concatenate([x, x[:, :1]], axis=1)
         expect_error("layer forward: channels", lambda: layer.forward(more), ("x",), (ValueError,))
     # valid: strided, Fortran-ordered and read-only inputs give the contiguous result
-    for key, odd in odd_layouts(x).items():
+    for odd in odd_layouts(x).values():
         expect_same("layer forward: odd layout", lambda: layer.forward(odd), reference)
 
 
@@ -188,7 +188,7 @@ def test_backward_rejects_bad_dy_and_accepts_odd_layouts(name, dtype, seed, pick
     expect_error("layer backward: bad dy", lambda: layer.backward(bad), ("dy",), types + (ValueError,))
     wrong = [dy[None], dy[..., :-1] if dy.shape[-1] > 1 else np.concatenate([dy, dy], axis=-1), dy[:1]]
     expect_error("layer backward: shape", lambda: layer.backward(wrong[pick % 3]), ("dy",), (ValueError,))
-    for key, odd in odd_layouts(dy).items():
+    for odd in odd_layouts(dy).values():
         def again(odd=odd):
             layer.forward(x)
             return layer.backward(odd), {k: v.copy() for k, v in layer.grads.items()}
@@ -218,8 +218,9 @@ def _kernel_signatures():
     import importlib
     import pkgutil
 
-    import hamiltonian_cnn.kernels as kernels
     from numba.core.registry import CPUDispatcher
+
+    import hamiltonian_cnn.kernels as kernels
 
     for info in pkgutil.iter_modules(kernels.__path__):
         module = importlib.import_module(f"hamiltonian_cnn.kernels.{info.name}")

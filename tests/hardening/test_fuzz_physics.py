@@ -1,11 +1,11 @@
 """Fuzz the physics API: couplings, the Hamiltonian and the closed-form formulas."""
 
 import numpy as np
+from fuzz_harness import bad_arrays, expect_error, expect_same, odd_layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hamiltonian_cnn as hc
-from fuzz_harness import bad_arrays, expect_error, expect_same, odd_layouts
 
 RNG = np.random.default_rng(0)
 
@@ -176,7 +176,8 @@ FORMULAS = [
     (lambda: hc.conv_params(3, 4, 3, groups=2), "groups"), (lambda: hc.conv_params(3, 4, 3, ndim=0), "ndim"),
     (lambda: hc.conv_params("3", 4, 3), "in_channels"), (lambda: hc.conv_params(3, 0, 3), "out_channels"),
     (lambda: hc.conv_params(3, 4, (3, 3, 3)), "kernel_size"), (lambda: hc.conv_params(3, 4, 3, bias=2), "bias"),
-    (lambda: hc.fc_params(-3, 4), "n_in"), (lambda: hc.fc_params("3", 4), "n_in"), (lambda: hc.fc_params(3, 0), "n_out"),
+    (lambda: hc.fc_params(-3, 4), "n_in"), (lambda: hc.fc_params("3", 4), "n_in"),
+    (lambda: hc.fc_params(3, 0), "n_out"),
     (lambda: hc.coupling_params("tied", (4, 4), (2, 2), 3), "family"),
     (lambda: hc.coupling_params("local", (4, 4), (2, 2)), "kernel_size"),
     (lambda: hc.coupling_params("full", (4, -4), (2, 2)), "in_sites"),

@@ -5,11 +5,11 @@ import os
 
 import numpy as np
 import pytest
+from fuzz_harness import bad_arrays, expect_error, expect_same, odd_layouts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hamiltonian_cnn as hc
-from fuzz_harness import bad_arrays, expect_error, expect_same, odd_layouts
 from hamiltonian_cnn import nn
 
 SHAPE = (1, 6, 6)
@@ -22,15 +22,18 @@ MODEL.fit(X, Y, epochs=1, progress=False, seed=0)
 BUILD = [
     (dict(coupling="tied"), "coupling"), (dict(coupling=None), "coupling"), (dict(input_shape=8), "input_shape"),
     (dict(input_shape=(1, 1, 8, 8)), "input_shape"), (dict(input_shape=(1, 0, 8)), "input_shape"),
-    (dict(input_shape=(1.0, 8, 8)), "input_shape"), (dict(n_classes=1), "n_classes"), (dict(n_classes=2.0), "n_classes"),
+    (dict(input_shape=(1.0, 8, 8)), "input_shape"), (dict(n_classes=1), "n_classes"),
+    (dict(n_classes=2.0), "n_classes"),
     (dict(channels=(0,)), "channels"), (dict(channels="16"), "channels"), (dict(channels=(-2, 3)), "channels"),
     (dict(kernel_size=7, padding=0), "kernel_size"), (dict(kernel_size=0), "kernel_size"),
     (dict(kernel_size=(3, 3, 3)), "kernel_size"), (dict(kernel_size="3"), "kernel_size"), (dict(stride=0), "stride"),
     (dict(stride=-1), "stride"), (dict(padding=-1), "padding"), (dict(padding="half"), "padding"),
-    (dict(padding=1.5), "padding"), (dict(pool=0), "pool"), (dict(pool="2"), "pool"), (dict(pool_mode="min"), "pool_mode"),
+    (dict(padding=1.5), "padding"), (dict(pool=0), "pool"), (dict(pool="2"), "pool"),
+    (dict(pool_mode="min"), "pool_mode"),
     (dict(hidden=(-1,)), "hidden"), (dict(hidden=(0,)), "hidden"), (dict(activation="gelu"), "activation"),
     (dict(head="x"), "head"), (dict(head="sites", n_classes=3), "kernel_size"), (dict(preset="vgg"), "preset"),
-    (dict(dtype=np.int32), "dtype"), (dict(dtype="float16"), "dtype"), (dict(seed=-1), "seed"), (dict(seed=0.5), "seed"),
+    (dict(dtype=np.int32), "dtype"), (dict(dtype="float16"), "dtype"), (dict(seed=-1), "seed"),
+    (dict(seed=0.5), "seed"),
     (dict(epochs=-1), "epochs"), (dict(epochs=0), "epochs"), (dict(batch_size=0), "batch_size"), (dict(lr=0), "lr"),
     (dict(lr=float("nan")), "lr"), (dict(optimizer="rmsprop"), "optimizer"), (dict(weight_decay=-1.0), "weight_decay"),
     (dict(foo=1), "build"),
@@ -184,7 +187,8 @@ def _config_edits(cfg):
     layer0 = cfg["layers"][0]
     return [
         ("layers", "abc"), ("layers", [{"type": "Model", "config": {}}]), ("layers", [{"type": "Evil", "config": {}}]),
-        ("layers", [{"type": "SharedConv2d", "config": {**layer0["config"], "kernel_size": [0, 0]}}] + cfg["layers"][1:]),
+        ("layers",
+         [{"type": "SharedConv2d", "config": {**layer0["config"], "kernel_size": [0, 0]}}] + cfg["layers"][1:]),
         ("layers", [{"type": "SharedConv2d", "config": {**layer0["config"], "foo": 1}}] + cfg["layers"][1:]),
         ("layers", [{"type": "SharedConv2d", "config": [1, 2]}] + cfg["layers"][1:]),
         ("layers", [{"config": layer0["config"]}] + cfg["layers"][1:]),
@@ -256,7 +260,8 @@ OPTIMISER_ARGS = [
     (nn.SGD, dict(lr=0), "lr"), (nn.SGD, dict(lr=float("nan")), "lr"), (nn.SGD, dict(lr="1"), "lr"),
     (nn.SGD, dict(momentum=2), "momentum"), (nn.SGD, dict(momentum=-1), "momentum"),
     (nn.SGD, dict(weight_decay=-1), "weight_decay"), (nn.SGD, dict(clip_norm=0), "clip_norm"),
-    (nn.Adam, dict(betas=0.9), "betas"), (nn.Adam, dict(betas=(0.9,)), "betas"), (nn.Adam, dict(betas=(0.9, 0.9, 0.9)), "betas"),
+    (nn.Adam, dict(betas=0.9), "betas"), (nn.Adam, dict(betas=(0.9,)), "betas"),
+    (nn.Adam, dict(betas=(0.9, 0.9, 0.9)), "betas"),
     (nn.Adam, dict(betas=(1.0, 0.999)), "betas[0]"), (nn.Adam, dict(betas=(0.9, 1.0)), "betas[1]"),
     (nn.Adam, dict(betas=(-0.1, 0.9)), "betas[0]"), (nn.Adam, dict(betas="ab"), "betas"),
     (nn.Adam, dict(eps=0), "eps"), (nn.Adam, dict(eps=float("inf")), "eps"), (nn.Adam, dict(lr=-1e-3), "lr"),

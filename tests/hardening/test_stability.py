@@ -18,7 +18,8 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", None)
 
 VALUE = {"sigmoid": special.expit, "tanh": np.tanh, "relu": lambda h: np.maximum(h, 0.0),
          "softplus": lambda h: np.logaddexp(0.0, h), None: lambda h: h}
-SLOPE = {"sigmoid": lambda h: special.expit(h) * special.expit(-h), "tanh": lambda h: 4 * np.exp(-2 * abs(h)) / (1 + np.exp(-2 * abs(h))) ** 2,
+SLOPE = {"sigmoid": lambda h: special.expit(h) * special.expit(-h),
+         "tanh": lambda h: 4 * np.exp(-2 * abs(h)) / (1 + np.exp(-2 * abs(h))) ** 2,
          "relu": lambda h: (h > 0).astype(float), "softplus": special.expit, None: np.ones_like}
 
 

@@ -173,7 +173,8 @@ def path_cases(draw):
         from hamiltonian_cnn.physics.formulas import make_geometry
 
         # the padding was drawn for the drawn stride: keep it valid for stride 1
-        case["pads"] = make_geometry(case["sites"], case["kernel"], case["stride"], case["pads"], case["dilation"]).padding
+        geo = make_geometry(case["sites"], case["kernel"], case["stride"], case["pads"], case["dilation"])
+        case["pads"] = geo.padding
     return case
 
 

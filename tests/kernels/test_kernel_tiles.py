@@ -121,7 +121,8 @@ def test_direct_path_runs_without_numba():
         "y = layer.forward(x)\n"
         "dx = layer.backward(np.cos(y))\n"
         "from hamiltonian_cnn.kernels.simd import VECTOR_BYTES\n"
-        "print(VECTOR_BYTES, json.dumps([y.tolist(), dx.tolist(), layer.grads['J'].tolist(), layer.grads['b'].tolist()]))\n"
+        "print(VECTOR_BYTES, json.dumps([y.tolist(), dx.tolist(), layer.grads['J'].tolist(),"
+        " layer.grads['b'].tolist()]))\n"
     )
     runs, widths = [], []
     narrow = {"NUMBA_CPU_FEATURES": _without_avx512(codegen.get_host_cpu_features())}

@@ -72,7 +72,8 @@ def test_transpose_forward_backward_match_reference(case):
     dd4, dw4, db = transpose_backward(d4, w4, z4, dz, stride2[0], stride2[1], pads2[0][0], pads2[1][0],
                                       dil2[0], dil2[1], groups, code(act), case["chunks"])
     delta = delta_for(f_ref, z4, dz, act)
-    dd_ref, dw_ref, db_ref = ref.conv_transpose2d_backward(ref.as2d(d), ref.as2d(w), delta, stride2, pads2, dil2, groups)
+    dd_ref, dw_ref, db_ref = ref.conv_transpose2d_backward(ref.as2d(d), ref.as2d(w), delta, stride2, pads2, dil2,
+                                                           groups)
     assert_close(dd4.reshape(d.shape), dd_ref.reshape(d.shape), dtype, "dd")
     assert_close(dw4.reshape(w.shape), dw_ref.reshape(w.shape), dtype, "dJ")
     assert_close(db, db_ref, dtype, "db")

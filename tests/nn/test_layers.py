@@ -404,7 +404,8 @@ def test_conv_threads_follow_the_flops(monkeypatch):
         pytest.skip("needs 2 Numba threads")
     seen = []
     real = conv.run_chunks
-    monkeypatch.setattr(conv, "run_chunks", lambda fn, n, chunks, *a, **k: seen.append(chunks) or real(fn, n, chunks, *a, **k))
+    monkeypatch.setattr(conv, "run_chunks",
+                        lambda fn, n, chunks, *a, **k: seen.append(chunks) or real(fn, n, chunks, *a, **k))
     rng = np.random.default_rng(0)
     for (n, c_in, c_out, sites), fwd, bwd in (((64, 16, 32, 16), numba.get_num_threads(), numba.get_num_threads()),
                                               ((32, 16, 32, 4), 1, 1)):

@@ -106,7 +106,8 @@ def test_project_is_the_adjoint_of_dense(case):
                                dilation=dilation, groups=groups)
     J = shared.dense((c_in,) + sites)
     T = rng.normal(size=J.shape)
-    assert np.vdot(J, T) == pytest.approx(np.vdot(shared.weight, shared.project(T, (c_in,) + sites)), rel=1e-10, abs=1e-10)
+    projected = shared.project(T, (c_in,) + sites)
+    assert np.vdot(J, T) == pytest.approx(np.vdot(shared.weight, projected), rel=1e-10, abs=1e-10)
 
 
 def test_local_with_tied_windows_equals_shared():
