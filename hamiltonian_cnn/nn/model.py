@@ -69,17 +69,21 @@ class Model:
         return [layer.grads for layer in self.layers]
 
     def summary(self, file=None) -> str:
-        """A table of layers, output shapes and parameter counts (printed and returned)."""
-        rows = [("layer", "output shape", "params")]
-        rows.append(("input", str(self.input_shape), "0"))
-        for layer, shape in zip(self.layers, self.shapes[1:]):
-            rows.append((repr(layer), str(shape), f"{layer.n_params:,}"))
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        lines = [f"{self.name}: {self.meta.get('coupling', '')} couplings, {self.n_params:,} parameters"]
+        """A compact table (printed and returned): each layer with its key hyper-parameters, output
+        shape and parameter count, then the totals; at most about 100 characters wide."""
+        rows = [("#", "layer", "output shape", "params"), ("", "input", str(self.input_shape), "")]
+        for i, (layer, shape) in enumerate(zip(self.layers, self.shapes[1:])):
+            rows.append((str(i), _brief(layer), str(shape), f"{layer.n_params:,}"))
+        widths = [max(len(r[k]) for r in rows) for k in range(4)]
+        widths[1] = min(widths[1], 100 - 6 - widths[0] - widths[2] - widths[3])
+        lines = [f"{self.name}: {self.meta.get('coupling', '')} couplings"]
         for i, r in enumerate(rows):
-            lines.append(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}")
+            name = r[1] if len(r[1]) <= widths[1] else r[1][:widths[1] - 1] + "…"
+            lines.append(f"{r[0]:>{widths[0]}}  {name:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}")
             if i == 0:
-                lines.append("-" * (sum(widths) + 4))
+                lines.append("-" * (sum(widths) + 6))
+        lines.append("-" * (sum(widths) + 6))
+        lines.append(f"total: {self.n_params:,} parameters, {len(self.layers)} layers, {np.dtype(self.dtype).name}")
         text = "\n".join(lines)
         if file is not None and not callable(getattr(file, "write", None)):
             raise TypeError(f"file: expected a text stream with a write() method or None, got {type(file).__name__}")
@@ -328,6 +332,30 @@ class Model:
         np.savez(buffer, **arrays)
         atomic_write_bytes(path, buffer.getvalue())
         return path
+
+
+def _brief(layer) -> str:
+    """A layer's type and the hyper-parameters that differ from the defaults, in a few words."""
+    cfg = layer.config()
+    parts = []
+    if "in_ch" in cfg:
+        parts.append(f"{cfg['in_ch']}->{cfg['out_ch']}")
+    elif "in_features" in cfg:
+        parts.append(f"{cfg['in_features']}->{cfg['out_features']}".replace(" ", ""))
+    elif "channels" in cfg:
+        parts.append(f"{cfg['channels']} ch")
+    if "kernel_size" in cfg:
+        parts.append("x".join(str(k) for k in np.atleast_1d(cfg["kernel_size"])))
+    for key, short, default in (("stride", "stride", 1), ("dilation", "dil", 1), ("groups", "groups", 1)):
+        value = cfg.get(key)
+        if value is not None and any(v != default for v in np.atleast_1d(value)):
+            parts.append(f"{short} {'x'.join(str(v) for v in np.atleast_1d(value))}")
+    padding = cfg.get("padding")
+    if padding not in (None, 0, "valid") and np.any(np.asarray(padding, dtype=object) != 0):
+        parts.append(f"pad {padding}" if isinstance(padding, (str, int)) else f"pad {str(padding).replace(' ', '')}")
+    if "activation" in cfg and cfg["activation"] is not None:
+        parts.append(cfg["activation"])
+    return f"{type(layer).__name__}({', '.join(parts)})" if parts else type(layer).__name__
 
 
 def load(path) -> Model:

@@ -170,3 +170,17 @@ def test_callback_sees_every_epoch_in_inference_mode(digits):
     assert seen == [(1, True, False), (2, True, False), (3, True, False)]
     with pytest.raises(TypeError, match="callback"):
         model.fit(X[:8], y[:8], epochs=1, progress=False, callback=3)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"preset": "lenet5"}, {"coupling": "local", "padding": ((1, 0), (2, 1))},
+                                    {"input_shape": (1, 40), "channels": (64, 128, 128)}])
+def test_summary_is_a_compact_table(kwargs):
+    kwargs = {"coupling": "shared", "input_shape": (1, 16, 16), **kwargs}
+    model = hc.models.build(kwargs.pop("coupling"), kwargs.pop("input_shape"), 10, **kwargs)
+    text = model.summary(file=open("/dev/null", "w"))
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert len(lines) == len(model.layers) + 6  # title, header, rule, input, layers, rule, total
+    assert f"total: {model.n_params:,} parameters" in lines[-1]
+    assert "SharedConv" in text or "LocalConv" in text
+    assert "dtype" not in text and "seed" not in text
