@@ -7,6 +7,7 @@ weight of d_IJ = 1 is sigmoid(conv(x) + bias). See papers/hamiltonian_cnn.md.
 
 from . import data, models, nn, physics
 from ._version import __version__
+from .estimator import CouplingClassifier
 from .physics import (
     FullCoupling,
     Hamiltonian,
@@ -25,4 +26,5 @@ __all__ = [
     "__version__", "physics", "data", "nn", "models",
     "SharedCoupling", "LocalCoupling", "FullCoupling", "SparseCoupling", "Hamiltonian",
     "output_size", "conv_params", "pool_params", "fc_params", "coupling_params", "receptive_field",
+    "CouplingClassifier",
 ]

@@ -107,6 +107,14 @@ class Layer:
         self._last_dtype = x.dtype
         return x
 
+    def __getstate__(self):
+        """What pickling keeps: params, grads, state and config; not the kernels' scratch buffers nor
+        the arrays the last forward saved for backward (transient, and rebuilt on demand)."""
+        state = dict(self.__dict__)
+        state.pop("_scratch_store", None)
+        state["_saved"] = None
+        return state
+
     @property
     def _scratch(self) -> dict:
         """This layer's reusable kernel scratch arrays (see scratch); not part of its state."""
