@@ -405,6 +405,11 @@ def render_relax(report: dict, figure_dir: str = "figures") -> str:
         if scratch:
             text += (f" The {target} network from its own initialisation reaches {fmt(scratch['final_test_accuracy'])} "
                      f"({_compare(scratch['final_test_accuracy'], cnn['final_test_accuracy'])} against the CNN).")
+            zero = next((r for r in rows if r["target"] == target and r["t_w"] == 0), None)
+            if zero:
+                versus = _compare(zero["final_test_accuracy"], scratch["final_test_accuracy"])
+                text += (f" Started from the CNN's initialisation embedded (t_w = 0) it reaches "
+                         f"{fmt(zero['final_test_accuracy'])}: {versus} against its own initialisation.")
         runs = [r for r in report["records"] if r["target"] == target and r["t_w"] not in (None, epochs)
                 and r["t_w"] > 0]
         if runs:
