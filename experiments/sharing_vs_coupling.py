@@ -521,12 +521,6 @@ def main(argv=None):
     out = output_folder(args.out, __file__)
     store = CellStore(out)
     progress = not args.no_progress
-    if args.workers > 1 and args.executor == "local":
-        # worker processes share the cores: each gets its share of threads (Numba, BLAS), set before
-        # they start (a variable the user set wins); oversubscribed BLAS threads slow a fit 10-fold
-        share = str(max(1, (os.cpu_count() or 1) // args.workers))
-        for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, share)
     tune = tuning_cells(args)
     tune_results = run_cells(run_cell, tune, store, workers=args.workers, executor=args.executor,
                              scheduler=args.scheduler, progress=progress, desc="lr on the validation split")

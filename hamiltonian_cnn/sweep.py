@@ -195,11 +195,22 @@ class CellStore:
             return json.load(fh)["result"]
 
 
+def _limit_threads(threads: int) -> None:
+    """A worker process's initialiser: Numba and BLAS use ``threads`` threads in it."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    threadpool_limits(threads)
+
+
 def run_cells(fn, cells, store: CellStore, workers=1, executor="local", scheduler=None, progress=True,
               desc="cells"):
     """Run ``fn(cell) -> dict`` for every cell not already in ``store``; return all results in order.
 
-    executor "local": ``workers`` = 1 runs serially, more uses worker processes.
+    executor "local": ``workers`` = 1 runs serially, more uses worker processes, each with its share
+    of the cores as Numba and BLAS threads (cpu_count // workers, at least 1: oversubscribed BLAS
+    threads slow a fit many-fold); the calling process is left as it is.
     executor "dask": submit to the Dask scheduler at ``scheduler`` (an address, or a Client).
     Each result is stored the moment it arrives, so an interruption loses at most running cells.
     """
@@ -231,7 +242,9 @@ def run_cells(fn, cells, store: CellStore, workers=1, executor="local", schedule
                 bar.update(1)
         else:
             # spawn, not fork: a fresh interpreter per worker, safe whatever threads the parent runs
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            share = max(1, (os.cpu_count() or 1) // workers)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_limit_threads, initargs=(share,)) as pool:
                 pending = {pool.submit(fn, cell): cell for cell in todo}
                 while pending:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
