@@ -5,7 +5,7 @@ window (local), make them the same at every site (shared = convolution), and the
 weight of d_IJ = 1 is sigmoid(conv(x) + bias). See papers/hamiltonian_cnn.md.
 """
 
-from . import data, models, nn, physics
+from . import data, interop, models, nn, physics
 from ._version import __version__
 from .estimator import CouplingClassifier
 from .physics import (
@@ -23,7 +23,7 @@ from .physics import (
 )
 
 __all__ = [
-    "__version__", "physics", "data", "nn", "models",
+    "__version__", "physics", "data", "nn", "models", "interop",
     "SharedCoupling", "LocalCoupling", "FullCoupling", "SparseCoupling", "Hamiltonian",
     "output_size", "conv_params", "pool_params", "fc_params", "coupling_params", "receptive_field",
     "CouplingClassifier",
