@@ -91,6 +91,10 @@ class CouplingClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         return self.model_.predict_proba(self._as_samples(X))
 
+    def score(self, X, y, sample_weight=None):
+        """The mean accuracy of ``predict(X)`` against y (weighted by ``sample_weight`` when given)."""
+        return super().score(X, y, sample_weight=sample_weight)
+
     def predict(self, X):
         """The most probable class of each row of X."""
         proba = self.predict_proba(X)
