@@ -37,7 +37,14 @@ from scipy import special
 import hamiltonian_cnn as hc
 from hamiltonian_cnn.physics import get_ensemble
 from hamiltonian_cnn.physics.ensembles import MAX_CONFIGURATIONS
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, output_folder, provenance
+from hamiltonian_cnn.sweep import (
+    atomic_savefig,
+    atomic_write_json,
+    check_cli_args,
+    output_folder,
+    print_outputs,
+    provenance,
+)
 
 ENSEMBLES = ("binary", "spin", "onehot")
 ACTIVATION = {"binary": "sigmoid", "spin": "tanh", "onehot": "softmax"}
@@ -348,7 +355,7 @@ def main(argv=None):
         if "skipped" in r:
             print(f"  skipped {r['ensemble']} over units {tuple(r['shape'])}: {r['skipped']}")
     print(f"sweep of h_0 over {args.points} values: max error {summary['sweep_max_error']:.1e}")
-    print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - t0:.1f} s)")
+    print_outputs(out, t0)
     return report
 
 

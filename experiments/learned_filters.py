@@ -39,7 +39,14 @@ import numpy as np
 
 import hamiltonian_cnn as hc
 from hamiltonian_cnn._io import atomic_write_bytes
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, output_folder, provenance
+from hamiltonian_cnn.sweep import (
+    atomic_savefig,
+    atomic_write_json,
+    check_cli_args,
+    output_folder,
+    print_outputs,
+    provenance,
+)
 
 RUNS = ("shared", "local", "local_tied")
 
@@ -298,7 +305,7 @@ def main(argv=None):
     print(f"  i.i.d. windows would give unshared fraction {summary['local']['iid_unshared_fraction']:.3f}; "
           f"tied start vs its shared filter after training: corr {summary['tied_vs_shared_filter_correlation']:.3f}; "
           f"random start best match to a shared filter: |corr| {summary['local_best_match_to_shared']:.3f}")
-    print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - t0:.1f} s)")
+    print_outputs(out, t0)
     return report
 
 

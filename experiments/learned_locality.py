@@ -39,6 +39,7 @@ from hamiltonian_cnn.sweep import (
     check_cli_args,
     mean_ci,
     output_folder,
+    print_outputs,
     provenance,
     run_cells,
 )
@@ -172,7 +173,7 @@ def main(argv=None):
     for r in summary:
         print(f"  {r['method']:16s} params {r['n_params']:8d}  test {r['test_accuracy']['mean']:.3f}  "
               f"spread {r['spread']['mean']:5.2f}  inside {r['inside']['mean']:.2f}  zeros {r['zeros']['mean']:.2f}")
-    print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - t0:.1f} s)")
+    print_outputs(out, t0)
     return report
 
 

@@ -29,7 +29,14 @@ import time
 import numpy as np
 
 import hamiltonian_cnn as hc
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, output_folder, provenance
+from hamiltonian_cnn.sweep import (
+    atomic_savefig,
+    atomic_write_json,
+    check_cli_args,
+    output_folder,
+    print_outputs,
+    provenance,
+)
 
 #: published totals the formulas must reproduce
 LENET5_PUBLISHED = 61_706  # LeNet-5 with a fully connected C3 (the usual modern reading)
@@ -322,7 +329,7 @@ def main(argv=None):
         tag = f"{r['input'][0]}->{r['out_channels']} {r['kernel']} {r['stride']} {r['padding']}"
         print(f"  {tag:22s} {f['shared']:8,d} {f['local']:10,d} {f['full']:12,d}  {str(r['agree']):5s}  "
               f"{r['field_max_gap']:.1e}")
-    print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - t0:.1f} s)")
+    print_outputs(out, t0)
     return report
 
 

@@ -28,7 +28,14 @@ import time
 import numpy as np
 
 import hamiltonian_cnn as hc
-from hamiltonian_cnn.sweep import atomic_savefig, atomic_write_json, check_cli_args, output_folder, provenance
+from hamiltonian_cnn.sweep import (
+    atomic_savefig,
+    atomic_write_json,
+    check_cli_args,
+    output_folder,
+    print_outputs,
+    provenance,
+)
 
 
 def conv(k, s=1, d=1):
@@ -252,7 +259,7 @@ def main(argv=None):
         print(f"  C = {r['channels']:3d}: weights {r['three_3x3_weights']:,} / {r['one_7x7_weights']:,} = "
               f"{r['ratio_weights']:.4f}; with biases {r['ratio_with_bias']:.4f}{extra}")
     print(f"all stacks match: {report['all_match']}; seed 002's claims hold: {claims['holds']}")
-    print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - t0:.1f} s)")
+    print_outputs(out, t0)
     return report
 
 

@@ -40,6 +40,7 @@ from hamiltonian_cnn.sweep import (
     check_cli_args,
     mean_ci,
     output_folder,
+    print_outputs,
     provenance,
     run_cells,
 )
@@ -231,7 +232,7 @@ def main(argv=None):
         unshared = ("" if not r["final_unshared"] else
                     "   unshared fraction " + " ".join(f"{u['mean']:.2f}" for u in r["final_unshared"]))
         print(f"  {r['target']:5s} {which:22s} {a['mean']:.3f}{ci}{unshared}")
-    print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - t0:.1f} s)")
+    print_outputs(out, t0)
     return report
 
 

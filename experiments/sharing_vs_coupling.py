@@ -52,6 +52,7 @@ from hamiltonian_cnn.sweep import (
     check_cli_args,
     mean_ci,
     output_folder,
+    print_outputs,
     provenance,
     run_cells,
 )
@@ -548,7 +549,7 @@ def main(argv=None):
     atomic_write_json(os.path.join(out, "results.json"), report)
     figures(out, summary)
     print_table(summary, pairs, args.seeds)
-    print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - t0:.1f} s)")
+    print_outputs(out, t0)
     return report
 
 

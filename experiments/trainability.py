@@ -40,6 +40,7 @@ from hamiltonian_cnn.sweep import (
     atomic_write_json,
     check_cli_args,
     output_folder,
+    print_outputs,
     provenance,
     run_cells,
 )
@@ -243,7 +244,7 @@ def main(argv=None):
                                 + (f"+-{row[(d, c)]['ci95']:.3f}" if args.seeds > 1 else "      ")
                                 + "  " for c in args.canvases for d in args.depths)
             print(f"  {e:8s}  {i:8s}{cells_txt}")
-    print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - t0:.1f} s)")
+    print_outputs(out, t0)
     return report
 
 

@@ -86,6 +86,14 @@ def output_folder(out, script) -> str:
     return out
 
 
+def print_outputs(out, started: float) -> None:
+    """Say where a script's results.json and figures (every PNG in ``out``) went, and how long it took."""
+    print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - started:.1f} s)")
+    figures = sorted(name for name in os.listdir(out) if name.endswith(".png"))
+    if figures:
+        print("figures: " + ", ".join(os.path.join(out, name) for name in figures))
+
+
 def mean_ci(values) -> dict:
     """Mean, std, the half-width of a 95 % Student-t interval of the mean (None for one value),
     n, min and max of a list of numbers (one per seed)."""
