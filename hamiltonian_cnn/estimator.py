@@ -24,11 +24,29 @@ from .nn.architectures import build
 class CouplingClassifier(ClassifierMixin, BaseEstimator):
     """A network of shared, local, sparse or full coupling blocks, trained by maximum likelihood.
 
-    Parameters are those of ``hc.models.build`` (coupling, channels, kernel_size, padding, head,
-    activation, centring) and of ``Model.fit`` (epochs, batch_size, lr, optimizer, weight_decay);
-    ``random_state`` seeds both the initialisation and the batch order (None: a fresh draw). After
-    ``fit``: ``classes_``, ``n_features_in_``, ``model_`` (the trained ``hc.models.Model``) and
-    ``history_`` (its training history).
+    Parameters
+    ----------
+    coupling : {"shared", "local", "full", "sparse"}
+        The family of every block (``hc.models.build``).
+    input_shape : tuple, optional
+        (C, L) or (C, H, W) each row of X is reshaped to; None reads a row as (1, n_features).
+    channels, kernel_size, padding, head, activation, centring
+        The architecture, as in ``hc.models.build``.
+    epochs, batch_size, lr, optimizer, weight_decay
+        The training, as in ``Model.fit``.
+    random_state : int, RandomState or None
+        Seeds the initialisation and the batch order (None: a fresh draw).
+
+    Attributes
+    ----------
+    classes_ : array
+        The class labels seen by ``fit``.
+    n_features_in_ : int
+        Number of features of X.
+    model_ : hc.models.Model
+        The trained network.
+    history_ : dict
+        Its training history.
     """
 
     def __init__(self, coupling="shared", input_shape=None, channels=None, kernel_size=3, padding="same",

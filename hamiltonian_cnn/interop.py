@@ -147,8 +147,19 @@ def _modules():
 
 
 def to_torch(model: Model):
-    """A ``torch.nn.Sequential`` computing the same logits as ``model`` (float32 or float64, like the
-    model); ``softmax`` of its output is ``model.predict_proba`` to rounding."""
+    """The network as PyTorch modules.
+
+    Parameters
+    ----------
+    model : hc.models.Model
+        Any model of the package's layers except SpatialPyramidPool.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        In eval mode, float32 or float64 like the model; it outputs the logits, so their softmax is
+        ``model.predict_proba`` to rounding.
+    """
     if not isinstance(model, Model):
         raise TypeError(f"model: expected a hamiltonian_cnn Model, got {type(model).__name__}")
     torch, Pad, Centre, Local, Sparse, Dense, GlobalMean = _modules()
@@ -217,9 +228,27 @@ _ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "ReLU": "relu", "Softplus"
 
 
 def from_torch(module, input_shape, dtype=np.float32) -> Model:
-    """A Model with the layers and couplings of a ``torch.nn.Sequential`` of Conv1d/Conv2d (zero
-    padding), Linear, MaxPool/AvgPool, Flatten and activations following a coupling; ``input_shape``
-    is (C, L) or (C, H, W). The last module must give the class logits."""
+    """A PyTorch network as a Model with the same couplings.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+        Conv1d/Conv2d (zero padding), Linear, MaxPool/AvgPool, Flatten, and activations (Sigmoid, Tanh,
+        ReLU, Softplus) right after a Conv or Linear; the last module must give the class logits.
+    input_shape : tuple
+        (C, L) or (C, H, W) of one sample.
+    dtype : numpy float type
+        The Model's parameter type.
+
+    Returns
+    -------
+    hc.models.Model
+
+    Raises
+    ------
+    ValueError
+        For a module with no counterpart here, named in the message.
+    """
     torch = _torch()
     if not isinstance(module, torch.nn.Sequential):
         raise TypeError(f"module: expected a torch.nn.Sequential, got {type(module).__name__}")

@@ -124,22 +124,47 @@ def _centring(activation, centring):
 def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=None, kernel_size=3, stride=1,
           padding="same", pool=2, pool_mode="max", hidden=(), activation="sigmoid", centring=None, init="variance",
           head="dense", head_kernel=None, preset=None, dtype=np.float32, seed=0, **fit_defaults) -> Model:
-    """A classifier whose coupling blocks are all ``coupling`` = "shared", "local", "full" or "sparse"
-    (random non-local windows of the same fan-in: the control for sparsity without locality).
+    """A classifier whose coupling blocks are all of one family.
 
-    input_shape: (C, L) or (C, H, W). Each entry of ``channels`` adds a block: a coupling with that
-    many output channels and window ``kernel_size`` (stride, padding), then ``activation`` (default
-    the Boltzmann sigmoid), then a ``pool``-wide max/avg pool when the sites allow (None: no pool),
-    then, when ``centring``, a :class:`Centring` that passes d - mu forward (default: for the
-    sigmoid). ``channels=None``: ``default_channels(input_shape)``.
-    init "variance" (default): weights scaled so the field keeps its variance through depth
-    (INIT_GAIN per activation, windows on padding accounted for); "glorot": the layers' own init.
-    head "dense": flatten, optional ``hidden`` fully coupled layers, linear logits.
-    head "gap": the mean over sites of each channel (Lin et al. 2014), then ``hidden``, then logits.
-    head "sites": a last 1-channel coupling block (window ``head_kernel``, valid padding) whose
-    output sites are the classes: the one-hot ensemble over sites ("where is the cat?").
-    preset "lenet5": LeCun et al.'s C1-S2-C3-S4-C5-F6 stack (inputs padded up to 32 sites).
-    Extra keywords (epochs, batch_size, lr, optimizer, weight_decay, schedule) become ``fit`` defaults.
+    Each entry of ``channels`` adds a block: a coupling, its activation, a pool when the sites allow,
+    and (for the sigmoid, by default) a :class:`Centring` that passes d - mu forward.
+
+    Parameters
+    ----------
+    coupling : {"shared", "local", "full", "sparse"}
+        How each block's couplings are tied: convolution, untied windows, every site to every site,
+        or random non-local windows of a window's fan-in (the control for sparsity without locality).
+    input_shape : tuple
+        (C, L) or (C, H, W).
+    n_classes : int
+        Number of classes (at least 2).
+    channels : tuple of int, optional
+        Output channels of the blocks; None gives ``default_channels(input_shape)``.
+    kernel_size, stride, padding
+        The window of every block; padding an int, pairs, "valid", "same", "full" or "circular".
+    pool : int or None
+        Width of the max/avg pool after each block (None: no pool); ``pool_mode`` "max" or "avg".
+    hidden : tuple of int
+        Fully coupled hidden layers of the head.
+    activation : {"sigmoid", "tanh", "relu", "softplus", None}
+        The blocks' activation; "sigmoid" is the binary ensemble's marginal.
+    centring : bool, optional
+        Pass d - mu forward after each block; None: for the sigmoid only.
+    init : {"variance", "glorot"}
+        "variance" scales the weights so that the field keeps its variance through depth.
+    head : {"dense", "gap", "sites"}
+        Flatten then logits; the mean over sites of each channel (Lin et al. 2014) then logits; or a
+        1-channel coupling (window ``head_kernel``) whose output sites are the classes.
+    preset : {"lenet5"}, optional
+        LeCun et al.'s C1-S2-C3-S4-C5-F6 stack (inputs padded up to 32 sites).
+    dtype, seed
+        Float type of the parameters; seed of every layer's initialisation.
+    **fit_defaults
+        epochs, batch_size, lr, optimizer, weight_decay, schedule: the defaults of ``Model.fit``.
+
+    Returns
+    -------
+    Model
     """
     choice(coupling, "coupling", FAMILIES)
     choice(head, "head", HEADS)

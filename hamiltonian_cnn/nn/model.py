@@ -170,18 +170,36 @@ class Model:
             callback=None):
         """Minimise the cross-entropy (KL(P_data || Q_J) up to a constant) by mini-batch descent.
 
-        Defaults for epochs, batch_size, lr, optimizer and weight_decay come from ``build``.
-        ``optimizer``: "adam", "sgd", "beta_lasso" (sparse couplings, Neyshabur 2020), or an
-        ``hc.nn.optim`` Optimizer instance (then its own lr and hyper-parameters are used).
-        ``validation`` is an optional (X_val, y_val) pair evaluated after every epoch (in inference
-        mode: it never moves a Centring's offsets). ``keep_best`` (needs ``validation``): end with
-        the parameters and offsets of the epoch with the highest validation accuracy (the earliest
-        on ties), i.e. early stopping within the budget of ``epochs``; history["best_epoch"] says
-        which (1-based). ``callback(epoch, model)``, if given, is called after every epoch (1-based),
-        in inference mode: a place to measure the model during training.
-        Returns a history dict: per-epoch ``loss``, ``accuracy`` (training, measured during the
-        epoch), ``val_loss``/``val_accuracy`` when validation is given, ``epoch_time`` and
-        ``wall_time`` in seconds. The same seed gives the same numbers.
+        Parameters
+        ----------
+        X : array (N, *input_shape)
+            Training inputs.
+        y : array of int (N,)
+            Class labels in [0, n_classes).
+        epochs, batch_size, lr, optimizer, weight_decay, schedule
+            Default to the values given to ``build``. ``optimizer`` is "adam", "sgd", "beta_lasso"
+            (sparse couplings, Neyshabur 2020) or an ``hc.nn.optim`` Optimizer instance (then its own
+            lr and hyper-parameters are used); ``schedule`` "constant" or "cosine".
+        seed : int, optional
+            Seed of the batch order (None: a fresh draw each call).
+        progress : bool
+            Show a progress bar.
+        validation : (X_val, y_val), optional
+            Evaluated after every epoch, in inference mode (it never moves a Centring's offsets).
+        clip_norm, momentum
+            Clipping of the global gradient norm; momentum of "sgd".
+        keep_best : bool
+            Needs ``validation``: end with the parameters and offsets of the epoch with the highest
+            validation accuracy (the earliest on ties), i.e. early stopping within ``epochs``.
+        callback : callable, optional
+            ``callback(epoch, model)`` after every epoch (1-based), in inference mode.
+
+        Returns
+        -------
+        dict
+            Per-epoch ``loss``, ``accuracy`` (training, during the epoch), ``val_loss`` /
+            ``val_accuracy`` with validation, ``epoch_time``, ``wall_time``, and ``best_epoch`` under
+            ``keep_best``. The same seed gives the same numbers.
         """
         d = self.fit_defaults
         epochs = as_int(d.get("epochs", 20) if epochs is None else epochs, "epochs", 1)
