@@ -353,26 +353,28 @@ def figures(out, summary):
 
     datasets = sorted({r["dataset"] for r in summary}, key=DATASETS.index)
     # 1. accuracy against training-set size, original and shuffled sites
-    panels = [(d, sh) for d in datasets for sh in (False, True) if any(r["dataset"] == d and r["shuffled"] == sh
-                                                                        for r in summary)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    for ax, (d, sh) in zip(axes[0], panels):
-        rows = [r for r in summary if r["dataset"] == d and r["shuffled"] == sh]
-        for f in FAMILIES:
-            for h in ("dense", "gap", "sites"):
-                rs = sorted((r for r in rows if r["coupling"] == f and r["head"] == h), key=lambda r: r["n_train"])
-                if rs:
-                    _band(ax, [r["n_train"] for r in rs], [r["test_accuracy"] for r in rs], color=COLOURS[f],
-                          linestyle=STYLES[h], label=f"{f} ({h})")
-        ax.set_xscale("log")
-        ax.set_xlabel("training-set size")
-        ax.set_title(f"{d}, {'shuffled' if sh else 'original'} sites", fontsize=10)
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test accuracy (95 % CI)")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    atomic_savefig(fig, os.path.join(out, "accuracy_vs_size.png"), dpi=120)
-    plt.close(fig)
+    # one panel per (dataset, original/shuffled) with more than one training-set size
+    panels = [(d, sh) for d in datasets for sh in (False, True)
+              if len({r["n_train"] for r in summary if r["dataset"] == d and r["shuffled"] == sh}) > 1]
+    if panels:
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+        for ax, (d, sh) in zip(axes[0], panels):
+            rows = [r for r in summary if r["dataset"] == d and r["shuffled"] == sh]
+            for f in FAMILIES:
+                for h in ("dense", "gap", "sites"):
+                    rs = sorted((r for r in rows if r["coupling"] == f and r["head"] == h), key=lambda r: r["n_train"])
+                    if rs:
+                        _band(ax, [r["n_train"] for r in rs], [r["test_accuracy"] for r in rs], color=COLOURS[f],
+                              linestyle=STYLES[h], label=f"{f} ({h})")
+            ax.set_xscale("log")
+            ax.set_xlabel("training-set size")
+            ax.set_title(f"{d}, {'shuffled' if sh else 'original'} sites", fontsize=10)
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("test accuracy (95 % CI)")
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        atomic_savefig(fig, os.path.join(out, "accuracy_vs_size.png"), dpi=120)
+        plt.close(fig)
 
     # 2. accuracy against a zero-fill shift of the test inputs (largest training set)
     shift_rows = [r for r in summary if "shift_accuracy" in r and not r["shuffled"]]
@@ -398,7 +400,7 @@ def figures(out, summary):
     moved = [r for r in summary if "unseen_accuracy" in r]
     if moved:
         fig, ax = plt.subplots(figsize=(7, 3.8))
-        labels = [f"{r['coupling']}\n{r['head']}" for r in moved]
+        labels = [f"{r['coupling'].replace('_', chr(10))}\n{r['head']}" for r in moved]
         xs = np.arange(len(moved))
         for off, metric, name, alpha in ((-0.2, "test_accuracy", "seen positions", 0.45),
                                          (0.2, "unseen_accuracy", "unseen positions", 1.0)):
