@@ -27,26 +27,7 @@ from ._io import atomic_write_bytes
 
 
 def atomic_write_json(path, obj) -> str:
-    """Write ``obj`` as JSON to ``path`` atomically (NaN is refused: results must be numbers).
-
-    Parameters
-    ----------
-    path : str or path-like
-    obj : object
-        JSON-serialisable; numpy scalars and arrays are converted.
-
-    Returns
-    -------
-    str
-        The path written.
-
-    Raises
-    ------
-    ValueError
-        If ``obj`` holds NaN or Inf.
-    TypeError
-        If ``obj`` is not JSON-serialisable.
-    """
+    """Write ``obj`` as JSON to ``path`` atomically (NaN is refused: results must be numbers)."""
     from ._checks import as_path
 
     path = as_path(path)
@@ -60,21 +41,7 @@ def atomic_write_json(path, obj) -> str:
 
 
 def atomic_savefig(fig, path, **kwargs) -> str:
-    """Save a matplotlib figure atomically.
-
-    Parameters
-    ----------
-    fig : matplotlib Figure
-    path : str
-        The format follows the extension (default png).
-    **kwargs
-        Passed to ``fig.savefig``.
-
-    Returns
-    -------
-    str
-        The path written.
-    """
+    """Save a matplotlib figure atomically."""
     import io
 
     buffer = io.BytesIO()
@@ -95,18 +62,7 @@ def _jsonable(value):
 
 
 def git_commit(path=None) -> str | None:
-    """The commit of the repository holding ``path`` (None outside a git checkout).
-
-    Parameters
-    ----------
-    path : str, optional
-        Default: this package's folder.
-
-    Returns
-    -------
-    str or None
-        The commit hash, with "-dirty" appended when tracked files have changes.
-    """
+    """The commit of the repository holding ``path`` (None outside a git checkout)."""
     here = path or os.path.dirname(os.path.abspath(__file__))
     try:
         out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
@@ -121,19 +77,8 @@ def git_commit(path=None) -> str | None:
 
 
 def output_folder(out, script) -> str:
-    """The folder a script writes to, created.
-
-    Parameters
-    ----------
-    out : str, optional
-        The folder; None: ``<the script's folder>/results/<the script's name>/<date-time>``.
-    script : str
-        The script's path (``__file__``).
-
-    Returns
-    -------
-    str
-    """
+    """The folder a script writes to, created: ``out`` when given, else
+    ``<the script's folder>/results/<the script's name>/<date-time>``."""
     if out is None:
         name = os.path.splitext(os.path.basename(script))[0]
         out = os.path.join(os.path.dirname(os.path.abspath(script)), "results", name, time.strftime("%Y%m%d-%H%M%S"))
@@ -142,15 +87,7 @@ def output_folder(out, script) -> str:
 
 
 def print_outputs(out, started: float) -> None:
-    """Say where a script's results.json and figures (every PNG in ``out``) went, and how long it took.
-
-    Parameters
-    ----------
-    out : str
-        The output folder.
-    started : float
-        ``time.perf_counter()`` at the start.
-    """
+    """Say where a script's results.json and figures (every PNG in ``out``) went, and how long it took."""
     print(f"results: {os.path.join(out, 'results.json')} ({time.perf_counter() - started:.1f} s)")
     figures = sorted(name for name in os.listdir(out) if name.endswith(".png"))
     if figures:
@@ -158,24 +95,8 @@ def print_outputs(out, started: float) -> None:
 
 
 def mean_ci(values) -> dict:
-    """Summary statistics of a list of numbers (one per seed).
-
-    Parameters
-    ----------
-    values : sequence of float
-        Non-empty.
-
-    Returns
-    -------
-    dict
-        ``mean``, ``std``, ``ci95`` (the half-width of a 95 % Student-t interval of the mean; None for
-        one value), ``n``, ``min`` and ``max``.
-
-    Raises
-    ------
-    ValueError
-        If ``values`` is empty or not 1-D.
-    """
+    """Mean, std, the half-width of a 95 % Student-t interval of the mean (None for one value),
+    n, min and max of a list of numbers (one per seed)."""
     from scipy import stats
 
     a = np.asarray(values, dtype=float)
@@ -188,22 +109,7 @@ def mean_ci(values) -> dict:
 
 
 def provenance(args=None, seed=None, **extra) -> dict:
-    """What produced a result: commit, versions, arguments, seed, machine, time.
-
-    Parameters
-    ----------
-    args : argparse.Namespace or dict, optional
-        The script's arguments.
-    seed : int, optional
-    **extra
-        Further entries.
-
-    Returns
-    -------
-    dict
-        ``git_commit``, ``versions``, ``python``, ``platform``, ``cpu_count``, ``command``,
-        ``arguments``, ``seed``, ``started``, and ``extra``.
-    """
+    """What produced a result: commit, versions, arguments, seed, machine, time."""
     from importlib import metadata
 
     versions = {}
@@ -229,21 +135,8 @@ def provenance(args=None, seed=None, **extra) -> dict:
 
 def check_cli_args(parser, args, seeds=("seed",), finite=(), out="out") -> None:
     """Checks every experiment script shares, reported with ``parser.error`` (exit status 2, the
-    option named).
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-    args : argparse.Namespace
-        The parsed arguments.
-    seeds : tuple of str
-        Arguments that must be integers >= 0.
-    finite : tuple of str
-        Float arguments that must be finite.
-    out : str
-        The argument naming the output folder, which (when given) must exist or be creatable, and be
-        a writable folder.
-    """
+    option named): seeds are integers >= 0, ``finite`` floats are finite, and the ``--out`` folder
+    (when given) exists or can be created and is a folder."""
     import math
 
     def option(name):
@@ -271,17 +164,7 @@ def check_cli_args(parser, args, seeds=("seed",), finite=(), out="out") -> None:
 
 
 def cell_key(cell: dict) -> str:
-    """A stable file name for a cell: readable parameters plus a short hash.
-
-    Parameters
-    ----------
-    cell : dict
-        The cell's parameters.
-
-    Returns
-    -------
-    str
-    """
+    """A stable file name for a cell: readable parameters plus a short hash."""
     text = json.dumps(cell, sort_keys=True, default=_jsonable)
     readable = "-".join(f"{k}={cell[k]}" for k in sorted(cell) if isinstance(cell[k], (str, int)))
     readable = "".join(ch if ch.isalnum() or ch in "=-_." else "_" for ch in readable)[:120]
@@ -289,18 +172,7 @@ def cell_key(cell: dict) -> str:
 
 
 class CellStore:
-    """One JSON file per finished cell, in ``<out>/cells/``.
-
-    Parameters
-    ----------
-    out_dir : str or path-like
-        The output folder; ``cells/`` is created in it.
-
-    Attributes
-    ----------
-    dir : str
-        The ``cells/`` folder.
-    """
+    """One JSON file per finished cell, in ``<out>/cells/``."""
 
     def __init__(self, out_dir):
         from ._checks import as_path
@@ -309,29 +181,9 @@ class CellStore:
         os.makedirs(self.dir, exist_ok=True)
 
     def path(self, cell) -> str:
-        """The JSON file of a cell.
-
-        Parameters
-        ----------
-        cell : dict
-
-        Returns
-        -------
-        str
-        """
         return os.path.join(self.dir, cell_key(cell) + ".json")
 
     def done(self, cell) -> bool:
-        """Whether a readable result for exactly this cell is stored.
-
-        Parameters
-        ----------
-        cell : dict
-
-        Returns
-        -------
-        bool
-        """
         path = self.path(cell)
         if not os.path.exists(path):
             return False
@@ -344,27 +196,9 @@ class CellStore:
             return False  # unreadable or not ours: recompute it
 
     def save(self, cell, result) -> None:
-        """Store a cell's result, atomically.
-
-        Parameters
-        ----------
-        cell : dict
-        result : dict
-            JSON-serialisable, finite numbers.
-        """
         atomic_write_json(self.path(cell), {"cell": cell, "result": result})
 
     def load(self, cell) -> dict:
-        """The stored result of a cell.
-
-        Parameters
-        ----------
-        cell : dict
-
-        Returns
-        -------
-        dict
-        """
         with open(self.path(cell)) as fh:
             return json.load(fh)["result"]
 
@@ -382,40 +216,11 @@ def run_cells(fn, cells, store: CellStore, workers=1, executor="local", schedule
               desc="cells"):
     """Run ``fn(cell) -> dict`` for every cell not already in ``store``; return all results in order.
 
+    executor "local": ``workers`` = 1 runs serially, more uses worker processes, each with its share
+    of the cores as Numba and BLAS threads (cpu_count // workers, at least 1: oversubscribed BLAS
+    threads slow a fit many-fold); the calling process is left as it is.
+    executor "dask": submit to the Dask scheduler at ``scheduler`` (an address, or a Client).
     Each result is stored the moment it arrives, so an interruption loses at most running cells.
-
-    Parameters
-    ----------
-    fn : callable
-        ``fn(cell) -> dict``; picklable for worker processes or Dask.
-    cells : iterable of dict
-        The parameters of every cell.
-    store : CellStore
-        Where finished cells are kept.
-    workers : int
-        With executor "local": 1 runs serially, more uses worker processes, each with its share of
-        the cores as Numba and BLAS threads (cpu_count // workers, at least 1: oversubscribed BLAS
-        threads slow a fit many-fold); the calling process is left as it is.
-    executor : {"local", "dask"}
-        "dask": submit to the Dask scheduler at ``scheduler``.
-    scheduler : str or distributed.Client, optional
-        An address, or a Client.
-    progress : bool
-        Show a progress bar.
-    desc : str
-        Its label.
-
-    Returns
-    -------
-    list of dict
-        The results, in the order of ``cells``.
-
-    Raises
-    ------
-    TypeError
-        If ``fn`` is not callable, ``store`` not a CellStore or a cell not a dict.
-    ValueError
-        If ``executor`` is unknown.
     """
     from tqdm.auto import tqdm
 

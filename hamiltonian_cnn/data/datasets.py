@@ -43,30 +43,11 @@ CAT_TEMPLATE.setflags(write=False)
 def load_digits(*, test_size=0.25, seed=0, dtype=np.float32, canvas=None, positions=None):
     """The 8x8 handwritten digits, split into train and test, stratified by class.
 
-    Parameters
-    ----------
-    test_size : float or int
-        A fraction in (0, 1) or a number of test images.
-    seed : int
-        Fixes the split (same seed, identical arrays) and the canvas positions.
-    dtype : numpy float dtype
-        Float type of X.
-    canvas : int, optional
-        ``canvas=S`` places every digit at a random position of an S x S canvas of zeros
-        (``place_on_canvas``).
-    positions : array of int (P, 2), optional
-        With ``canvas``: restricts the top-left corners, the same for train and test; place the two
-        splits yourself to train on some positions and test on others.
-
-    Returns
-    -------
-    X_train, y_train, X_test, y_test : arrays
-        X (N, 1, 8, 8) (or (N, 1, S, S)) in [0, 1], y int64 in 0..9.
-
-    Raises
-    ------
-    ValueError
-        If ``test_size`` gives no stratified split, or ``positions`` is given without ``canvas``.
+    ``test_size`` is a fraction in (0, 1) or a number of test images; ``seed`` fixes the
+    split (same seed, identical arrays). X is (N, 1, 8, 8) in [0, 1], y int64 in 0..9.
+    ``canvas=S`` places every digit at a random position of an S x S canvas of zeros
+    (``place_on_canvas``; ``positions`` restricts the top-left corners, the same for train and
+    test; place the two splits yourself to train on some positions and test on others).
     """
     dt = check_dtype(dtype)
     seed = as_seed(seed)
@@ -113,22 +94,10 @@ def load_digits(*, test_size=0.25, seed=0, dtype=np.float32, canvas=None, positi
 def load_mnist1d(*, shuffle=False, dtype=np.float32):
     """MNIST-1D (Greydanus & Kobak 2020) with the package's standard arguments and split.
 
-    Parameters
-    ----------
-    shuffle : bool
-        The fixed-permutation variant (``shuffle_seq``): one permutation of the 40 sites for every
-        sequence, the published control under which a CNN falls from 94 % to 56 % and an MLP stays at 68 %.
-    dtype : numpy float dtype
-        Float type of X.
-
-    Returns
-    -------
-    X_train, y_train, X_test, y_test : arrays
-        X (N, 1, 40), standardised by the generator (mean 0, std 1 over the whole set); 4000
-        training and 1000 test sequences; y int64 in 0..9.
-
-    Notes
-    -----
+    X is (N, 1, 40), standardised by the generator (mean 0, std 1 over the whole set); 4000
+    training and 1000 test sequences. ``shuffle=True`` gives the fixed-permutation variant
+    (``shuffle_seq``): one permutation of the 40 sites for every sequence, the published
+    control under which a CNN falls from 94 % to 56 % and an MLP stays at 68 %.
     Generated from the ``mnist1d`` package's seed, nothing is downloaded; the generator seeds
     numpy's global random state, which is saved and restored around it.
     """
@@ -194,17 +163,9 @@ def _cat_geometry(size, template):
 def cat_info(size=16, template=None) -> dict:
     """Geometry of ``load("cat", size=size, template=template)``.
 
-    Parameters
-    ----------
-    size, template
-        As for :func:`load_cat`.
-
-    Returns
-    -------
-    dict
-        ``image_shape`` (1, H, W), ``template_shape`` (h, w), ``site_grid`` (H - h + 1, W - w + 1)
-        and ``n_sites`` (the number of classes for ``task="locate"``). A locate label y is the
-        planted top-left corner ``np.unravel_index(y, site_grid)``.
+    Returns a dict with ``image_shape`` (1, H, W), ``template_shape`` (h, w), ``site_grid``
+    (H - h + 1, W - w + 1) and ``n_sites`` (the number of classes for ``task="locate"``).
+    A locate label y is the planted top-left corner ``np.unravel_index(y, site_grid)``.
     """
     (H, W), T, grid = _cat_geometry(size, template)
     return {
@@ -239,31 +200,13 @@ def load_cat(*, size=16, n_train=1000, n_test=500, noise=0.3, template=None,
              task="detect", seed=0, dtype=np.float32):
     """The "is there a cat, and where?" toy, as (N, 1, H, W) images.
 
-    Parameters
-    ----------
-    size : int or (int, int)
-        H = W, or (H, W).
-    n_train, n_test : int
-        Number of training and test images.
-    noise : float
-        Std of the Gaussian pixel noise.
-    template : 2-D array, optional
-        The pattern (default ``CAT_TEMPLATE``), added with amplitude 1 with its top-left corner at
-        a site where it fits.
-    task : {"detect", "locate"}
-        "detect": exactly half (n // 2) of the images hold the pattern, at a uniformly random site;
-        y in {0, 1}. "locate": every image holds it, each site used equally often (up to one) in
-        random order; y is the flat site index, so there are ``cat_info(size, template)["n_sites"]``
-        classes.
-    seed : int
-        Train and test come from independent random streams spawned from it.
-    dtype : numpy float dtype
-        Float type of X.
-
-    Returns
-    -------
-    X_train, y_train, X_test, y_test : arrays
-        X (N, 1, H, W), y int64.
+    ``size`` is an int or (H, W); ``noise`` the std of the Gaussian pixel noise; ``template``
+    a 2-D pattern (default ``CAT_TEMPLATE``) added with amplitude 1 with its top-left corner at
+    a site where it fits. ``task="detect"``: exactly half (n // 2) of the images hold the
+    pattern, at a uniformly random site; y in {0, 1}. ``task="locate"``: every image holds it,
+    each site used equally often (up to one) in random order; y is the flat site index, so
+    there are ``cat_info(size, template)["n_sites"]`` classes. Train and test come from
+    independent random streams spawned from ``seed``.
     """
     dt = check_dtype(dtype)
     seed = as_seed(seed)
@@ -295,24 +238,8 @@ DATASETS = tuple(_LOADERS)
 def load(name, **kwargs):
     """Load a named dataset: ``X_train, y_train, X_test, y_test = load(name, **kwargs)``.
 
-    Parameters
-    ----------
-    name : {"digits", "mnist1d", "cat"}
-        One of ``DATASETS``.
-    **kwargs
-        Go to ``load_digits``, ``load_mnist1d`` or ``load_cat``.
-
-    Returns
-    -------
-    X_train, y_train, X_test, y_test : arrays
-        X (N, C, *sites), y int64.
-
-    Raises
-    ------
-    TypeError
-        If ``name`` is not a string or a keyword is not the loader's.
-    ValueError
-        If ``name`` is unknown.
+    ``name`` is one of ``DATASETS``; keyword arguments go to ``load_digits``, ``load_mnist1d``
+    or ``load_cat``.
     """
     if not isinstance(name, str):
         raise TypeError(f"name: expected one of {list(DATASETS)}, got {describe(name)}")

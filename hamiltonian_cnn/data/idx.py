@@ -80,38 +80,17 @@ def _read(path, name: str) -> np.ndarray:
 
 
 def read_idx(path) -> np.ndarray:
-    """The array stored in one IDX file (plain or gzip), in native byte order.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    numpy.ndarray
-    """
+    """The array stored in one IDX file (plain or gzip), in native byte order."""
     return _read(path, "path")
 
 
 def load_idx(images_path, labels_path=None, *, dtype=np.float32):
     """Load an MNIST-format pair of IDX files: ``X, y = load_idx(images_path, labels_path)``.
 
-    Parameters
-    ----------
-    images_path : str or path-like
-        Must hold a 3-D array (N, H, W).
-    labels_path : str or path-like, optional
-        Must hold a 1-D integer array of N labels.
-    dtype : numpy float dtype
-        float32 or float64.
-
-    Returns
-    -------
-    X : array (N, 1, H, W)
-        Divided by 255 when the file stores unsigned bytes (so MNIST lands in [0, 1]) and left
-        unscaled otherwise.
-    y : array of int64 (N,) or None
-        None when ``labels_path`` is None.
+    ``images_path`` must hold a 3-D array (N, H, W); ``X`` is returned as ``dtype`` (float32 or
+    float64) shaped (N, 1, H, W), divided by 255 when the file stores unsigned bytes (so MNIST
+    lands in [0, 1]) and left unscaled otherwise. ``labels_path`` must hold a 1-D integer array
+    of N labels; ``y`` is int64, or None when ``labels_path`` is None.
     """
     dt = check_dtype(dtype)
     images = _read(images_path, "images_path")
@@ -155,18 +134,9 @@ def load_idx(images_path, labels_path=None, *, dtype=np.float32):
 def save_idx(path, array, gzip: bool = False) -> None:
     """Write ``array`` to ``path`` as an IDX file (gzip-compressed if ``gzip``), atomically.
 
-    Parameters
-    ----------
-    path : str or path-like
-    array : numpy.ndarray
-        Of dtype uint8, int8, int16, int32, float32 or float64 (convert others with ``.astype``).
-    gzip : bool
-        Compress the file.
-
-    Notes
-    -----
-    The file is written to a temporary name in the same folder and then renamed, so a reader never
-    sees a half-written file.
+    Supported dtypes: uint8, int8, int16, int32, float32, float64 (convert others with
+    ``.astype``). The file is written to a temporary name in the same folder and then renamed,
+    so a reader never sees a half-written file.
     """
     path = as_path(path, "path")
     if not isinstance(gzip, (bool, np.bool_)):

@@ -50,21 +50,11 @@ def _slices(step: int, n: int):
 def shift(X: np.ndarray, dx: int, dy: int = 0) -> np.ndarray:
     """Translate images by whole pixels, filling with zeros.
 
-    ``out[..., i, j] = X[..., i - dy, j - dx]`` where that index is inside the image, else 0. A
-    shift of at least the image size gives all zeros.
-
-    Parameters
-    ----------
-    X : array (N, C, H, W) or (N, C, L)
-    dx : int
-        Shift along the last axis (columns; positive = right).
-    dy : int
-        Shift along the second-to-last axis (rows; positive = down); must be 0 for 1-D inputs.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new array of the same shape and dtype.
+    ``dx`` moves content along the last axis (columns; positive = right), ``dy`` along the
+    second-to-last (rows; positive = down): ``out[..., i, j] = X[..., i - dy, j - dx]`` where
+    that index is inside the image, else 0. For 1-D inputs ``(N, C, L)`` only ``dx`` is
+    allowed. A shift of at least the image size gives all zeros. Returns a new array of the
+    same shape and dtype.
     """
     X = _check_images(X)
     dx = as_int(dx, "dx")
@@ -87,17 +77,9 @@ def shift(X: np.ndarray, dx: int, dy: int = 0) -> np.ndarray:
 def site_permutation(sites_shape, seed: int) -> np.ndarray:
     """The permutation of flattened pixel positions used by ``shuffle_sites``.
 
-    Parameters
-    ----------
-    sites_shape : tuple of int
-        The spatial shape, e.g. ``(H, W)`` or ``(L,)``.
-    seed : int
-
-    Returns
-    -------
-    numpy.ndarray
-        ``np.random.default_rng(seed).permutation(prod(sites_shape))``, so it is fixed by the seed
-        and the number of sites. Invert it with ``np.argsort(perm)``.
+    ``sites_shape`` is the spatial shape, e.g. ``(H, W)`` or ``(L,)``. The permutation is
+    ``np.random.default_rng(seed).permutation(prod(sites_shape))``, so it is fixed by the seed
+    and the number of sites. Invert it with ``np.argsort(perm)``.
     """
     if isinstance(sites_shape, (int, np.integer)) and not isinstance(sites_shape, bool):
         sites_shape = (sites_shape,)
@@ -114,21 +96,9 @@ def shuffle_sites(X: np.ndarray, seed: int, inverse: bool = False) -> np.ndarray
     """Apply one fixed permutation of pixel positions to every sample and channel.
 
     With ``perm = site_permutation(X.shape[2:], seed)`` and sites flattened in C order,
-    ``out[n, c].flat[k] = X[n, c].flat[perm[k]]``. Pixel values are kept, locality is destroyed.
-
-    Parameters
-    ----------
-    X : array (N, C, *sites)
-    seed : int
-        Fixes the permutation.
-    inverse : bool
-        Apply the inverse permutation, so ``shuffle_sites(shuffle_sites(X, s), s, inverse=True)``
-        equals ``X``.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new array.
+    ``out[n, c].flat[k] = X[n, c].flat[perm[k]]``. ``inverse=True`` applies the inverse
+    permutation, so ``shuffle_sites(shuffle_sites(X, s), s, inverse=True)`` equals ``X``.
+    Pixel values are kept, locality is destroyed. Returns a new array.
     """
     X = _check_images(X)
     if not isinstance(inverse, (bool, np.bool_)):
@@ -145,21 +115,8 @@ def shuffle_sites(X: np.ndarray, seed: int, inverse: bool = False) -> np.ndarray
 
 def canvas_positions(image_shape, canvas, columns=None) -> np.ndarray:
     """Every top-left corner (row, col) at which an ``image_shape`` (h, w) image fits on an
-    ``canvas`` x ``canvas`` canvas.
-
-    Parameters
-    ----------
-    image_shape : (int, int)
-        (h, w).
-    canvas : int
-        The canvas side S.
-    columns : (int, int), optional
-        (lo, hi): keep the corners with lo <= col < hi (e.g. train on the left half, test on the right).
-
-    Returns
-    -------
-    array of int (n, 2)
-    """
+    ``canvas`` x ``canvas`` canvas, as an (n, 2) int array; ``columns=(lo, hi)`` keeps the corners
+    with lo <= col < hi (e.g. train on the left half, test on the right)."""
     h, w = (as_int(s, "image_shape", minimum=1) for s in image_shape)
     S = as_int(canvas, "canvas", minimum=max(h, w))
     rows, cols = np.meshgrid(np.arange(S - h + 1), np.arange(S - w + 1), indexing="ij")
@@ -178,21 +135,9 @@ def canvas_positions(image_shape, canvas, columns=None) -> np.ndarray:
 def place_on_canvas(X, canvas, positions=None, rng=None) -> np.ndarray:
     """Put each image of X (N, C, h, w) at a random position of a zero canvas (N, C, S, S).
 
-    Parameters
-    ----------
-    X : array (N, C, h, w)
-        Never modified.
-    canvas : int
-        The canvas side S.
-    positions : array of int (n, 2), optional
-        Allowed top-left corners (default: every corner where the image fits, ``canvas_positions``);
-        each image draws one uniformly.
-    rng : numpy Generator or int, optional
-        The draw's generator or seed (default seed 0).
-
-    Returns
-    -------
-    array (N, C, S, S)
+    ``positions`` is an (n, 2) array of allowed top-left corners (default: every corner where
+    the image fits, ``canvas_positions``); each image draws one uniformly with ``rng`` (a
+    Generator or a seed; default seed 0). The input is never modified.
     """
     X = _check_images(X)
     if X.ndim != 4:

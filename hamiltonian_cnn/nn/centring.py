@@ -29,29 +29,6 @@ class Centring(Layer):
     subtracts mu, then moves mu towards the batch mean; otherwise mu is left as it is. So after the
     first batch (which sets mu to its own mean before subtracting it) a forward in training mode
     computes the same function as one outside it.
-
-    Parameters
-    ----------
-    channels : int
-        Number of channels C.
-    rate : float
-        Weight of a new batch mean in the running mean, in (0, 1].
-    dtype : numpy float dtype
-        Float type of mu and the outputs.
-
-    Attributes
-    ----------
-    training : bool
-        Whether a forward updates mu (False outside ``Model.fit``).
-    state : dict
-        "mu" (C,), the offsets, and "updates", how many batches have updated them.
-
-    Raises
-    ------
-    TypeError
-        If ``rate`` is not a number.
-    ValueError
-        If ``rate`` is outside (0, 1].
     """
 
     def __init__(self, channels, rate=0.1, dtype=np.float32):
@@ -79,18 +56,7 @@ class Centring(Layer):
         return shape
 
     def set_offset(self, mu) -> None:
-        """Set mu by hand (e.g. from a data mean); counts as an update.
-
-        Parameters
-        ----------
-        mu : array (C,)
-            One offset per channel.
-
-        Raises
-        ------
-        ValueError
-            If ``mu`` is not shaped (C,).
-        """
+        """Set mu (C,) by hand (e.g. from a data mean); counts as an update."""
         mu = as_float_array(mu, "mu", ndim=1, dtype=self.dtype)
         if mu.shape != (self.channels,):
             raise ValueError(f"mu: expected shape ({self.channels},), got {mu.shape}")

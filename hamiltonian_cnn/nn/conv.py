@@ -152,17 +152,7 @@ class _SharedConv(CouplingLayer):
         self._geometries = {}
 
     def geometry(self, sites):
-        """Where every window sits for inputs with these sites (cached).
-
-        Parameters
-        ----------
-        sites : tuple of int
-            (L,) or (H, W).
-
-        Returns
-        -------
-        Geometry
-        """
+        """Where every window sits for inputs with these sites (cached)."""
         sites = tuple(sites)
         geo = self._geometries.get(sites)
         if geo is None:
@@ -215,12 +205,7 @@ class _SharedConv(CouplingLayer):
         return (fold(dx, lattice) if lattice.circular else dx), grads
 
     def coupling(self) -> SharedCoupling:
-        """The physics object with the current params (copies): its field is this layer before g.
-
-        Returns
-        -------
-        SharedCoupling
-        """
+        """The physics object with the current params (copies): its field is this layer before g."""
         b = self.params["b"].copy() if self.use_bias else None
         padding = self.padding if isinstance(self.padding, (str, int)) else _as_tuples(self.padding)
         return SharedCoupling(self.params["J"].copy(), b, stride=self.stride, padding=padding,
@@ -242,30 +227,6 @@ class SharedConv1d(_SharedConv):
     """Shared coupling on a 1D chain of sites: x (N, in_ch, L) -> y (N, out_ch, L_out).
 
     y = g(conv(x, J) + b) with g the activation ("sigmoid", the Boltzmann marginal, by default).
-
-    Parameters
-    ----------
-    in_ch, out_ch : int
-        Input and output channels.
-    kernel_size, stride, dilation : int or tuple of int
-        The window, the step between windows and the spacing within one.
-    padding : int, tuple, or str
-        An int, per-axis ints or (start, end) pairs, "valid", "same", "full" or "circular" (periodic).
-    groups : int
-        Channel groups; must divide in_ch and out_ch (groups = in_ch = out_ch: depthwise).
-    activation : {"sigmoid", "tanh", "relu", "softplus", None}
-        The activation g.
-    dtype : numpy float dtype
-        Float type of the params and outputs.
-    seed : int, optional
-        Seed of the fan-scaled initialisation of J.
-    bias : bool
-        Whether there is a bias b (params "J" and "b").
-
-    Attributes
-    ----------
-    params, grads : dict
-        "J" (out_ch, in_ch / groups, K) and "b" (out_ch,).
     """
 
     nd = 1
@@ -275,30 +236,6 @@ class SharedConv2d(_SharedConv):
     """Shared coupling on a 2D grid of sites: x (N, in_ch, H, W) -> y (N, out_ch, H_out, W_out).
 
     y = g(conv(x, J) + b) with g the activation ("sigmoid", the Boltzmann marginal, by default).
-
-    Parameters
-    ----------
-    in_ch, out_ch : int
-        Input and output channels.
-    kernel_size, stride, dilation : int or tuple of int
-        The window, the step between windows and the spacing within one.
-    padding : int, tuple, or str
-        An int, per-axis ints or (start, end) pairs, "valid", "same", "full" or "circular" (periodic).
-    groups : int
-        Channel groups; must divide in_ch and out_ch (groups = in_ch = out_ch: depthwise).
-    activation : {"sigmoid", "tanh", "relu", "softplus", None}
-        The activation g.
-    dtype : numpy float dtype
-        Float type of the params and outputs.
-    seed : int, optional
-        Seed of the fan-scaled initialisation of J.
-    bias : bool
-        Whether there is a bias b (params "J" and "b").
-
-    Attributes
-    ----------
-    params, grads : dict
-        "J" (out_ch, in_ch / groups, kh, kw) and "b" (out_ch,).
     """
 
     nd = 2

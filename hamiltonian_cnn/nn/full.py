@@ -46,26 +46,7 @@ def _features(value, name: str) -> tuple[int, ...]:
 
 
 class FullCoupled(CouplingLayer):
-    """y = g(J x + b) with J the full coupling between all input and all output units.
-
-    Parameters
-    ----------
-    in_features, out_features : int or tuple of int
-        Flat sizes, or per-sample shapes (C, *sites).
-    activation : {"sigmoid", "tanh", "relu", "softplus", None}
-        The activation g.
-    dtype : numpy float dtype
-        Float type of the params and outputs.
-    seed : int, optional
-        Seed of the fan-scaled initialisation of J.
-    bias : bool
-        Whether there is a bias b.
-
-    Attributes
-    ----------
-    params, grads : dict
-        "J" (*out_features, *in_features) and "b" shaped like out_features.
-    """
+    """y = g(J x + b) with J the full coupling between all input and all output units."""
 
     _input_ndims = ()  # (N, *in_features) or flat (N, prod(in_features)): output_shape checks
 
@@ -104,14 +85,8 @@ class FullCoupled(CouplingLayer):
         return dx2.reshape(x_shape), grads
 
     def coupling(self) -> FullCoupling:
-        """The physics object with the current params (copies).
-
-        Returns
-        -------
-        FullCoupling
-            An int feature count F is written as F channels on one site, (F, 1), since FullCoupling
-            splits (C, *sites) on each side.
-        """
+        """The physics object with the current params (copies). An int feature count F is written as
+        F channels on one site, (F, 1), since FullCoupling splits (C, *sites) on each side."""
         out4 = self.out_shape + (1,) if len(self.out_shape) == 1 else self.out_shape
         in4 = self.in_shape + (1,) if len(self.in_shape) == 1 else self.in_shape
         b = self.params["b"].reshape(out4).copy() if self.use_bias else None

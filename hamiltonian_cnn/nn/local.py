@@ -214,12 +214,7 @@ class _LocalConv(CouplingLayer):
         return (fold(dx, self.geo) if self.geo.circular else dx), grads
 
     def coupling(self) -> LocalCoupling:
-        """The physics object with the current params (copies): its field is this layer before g.
-
-        Returns
-        -------
-        LocalCoupling
-        """
+        """The physics object with the current params (copies): its field is this layer before g."""
         b = self.params["b"].copy() if self.use_bias else None
         padding = "circular" if self.geo.circular else self.geo.padding
         return LocalCoupling(self.params["J"].copy(), b, stride=self.stride, padding=padding,
@@ -234,84 +229,12 @@ class _LocalConv(CouplingLayer):
 
 
 class LocalConv1d(_LocalConv):
-    """Locally connected coupling on a chain: x (N, in_ch, L) -> y (N, out_ch, L_out), L = input_size.
-
-    y = g(h) with h the field of a LocalCoupling J_{IJ,ab} (eq. 4.1.4): one window per output site.
-
-    Parameters
-    ----------
-    in_ch, out_ch : int
-        Input and output channels.
-    kernel_size, stride : int or tuple of int
-        The window and the step between windows.
-    padding : int, tuple, or str
-        As for SharedConv1d ("circular": periodic).
-    activation : {"sigmoid", "tanh", "relu", "softplus", None}
-        The activation g.
-    dtype : numpy float dtype
-        Float type of the params and outputs.
-    seed : int, optional
-        Seed of the fan-scaled initialisation of J.
-    bias : bool
-        Whether there is a bias b.
-    input_size : int or tuple of int
-        The input sites L (or (in_ch, L)); required.
-    dilation, groups : int
-        Only 1 is supported (accepted for a SharedConv1d-like signature).
-
-    Attributes
-    ----------
-    params, grads : dict
-        "J" (out_ch, L_out, in_ch, k) and "b" (out_ch, L_out).
-
-    Raises
-    ------
-    TypeError
-        If ``input_size`` is None.
-    ValueError
-        If ``dilation`` or ``groups`` is not 1.
-    """
+    """Locally connected coupling on a chain: x (N, in_ch, L) -> y (N, out_ch, L_out), L = input_size."""
 
     nd = 1
 
 
 class LocalConv2d(_LocalConv):
-    """Locally connected coupling on a grid: x (N, in_ch, H, W) -> y (N, out_ch, H_out, W_out), (H, W) = input_size.
-
-    y = g(h) with h the field of a LocalCoupling J_{IJ,ab} (eq. 4.1.4): one window per output site.
-
-    Parameters
-    ----------
-    in_ch, out_ch : int
-        Input and output channels.
-    kernel_size, stride : int or tuple of int
-        The window and the step between windows.
-    padding : int, tuple, or str
-        As for SharedConv2d ("circular": periodic).
-    activation : {"sigmoid", "tanh", "relu", "softplus", None}
-        The activation g.
-    dtype : numpy float dtype
-        Float type of the params and outputs.
-    seed : int, optional
-        Seed of the fan-scaled initialisation of J.
-    bias : bool
-        Whether there is a bias b.
-    input_size : tuple of int
-        The input sites (H, W) (or (in_ch, H, W)); required.
-    dilation, groups : int
-        Only 1 is supported (accepted for a SharedConv2d-like signature).
-
-    Attributes
-    ----------
-    params, grads : dict
-        "J" (out_ch, H_out, W_out, in_ch, kh, kw) and "b" (out_ch, H_out, W_out).
-
-    Raises
-    ------
-    TypeError
-        If ``input_size`` is None.
-    ValueError
-        If ``dilation`` or ``groups`` is not 1.
-    """
+    """Locally connected coupling on a grid: x (N, in_ch, H, W) -> y (N, out_ch, H_out, W_out), (H, W) = input_size."""
 
     nd = 2

@@ -26,38 +26,7 @@ SCHEDULES = ("constant", "cosine")
 
 class Model:
     """Layers applied in order to x (N, *input_shape); the last layer's output are the class
-    logits h_k, and Q(k | x) = softmax(h)_k.
-
-    Parameters
-    ----------
-    layers : list of Layer
-        The stack; the last one must give (n_classes,) per sample.
-    input_shape : tuple of int
-        Per-sample shape (C, *sites).
-    n_classes : int
-        Number of classes (at least 2).
-    dtype : numpy float dtype
-        Float type of the inputs.
-    name : str
-        Shown by ``summary``.
-    meta : dict, optional
-        Free-form description (e.g. the coupling family), saved with the model.
-    fit_defaults : dict, optional
-        Defaults of ``fit`` (epochs, batch_size, lr, ...).
-
-    Attributes
-    ----------
-    layers : list of Layer
-    shapes : list of tuple
-        Per-sample shape before the first layer and after each layer.
-
-    Raises
-    ------
-    TypeError
-        If ``layers`` is not a list of layers or ``input_shape`` not a shape.
-    ValueError
-        If the last layer does not give (n_classes,) logits.
-    """
+    logits h_k, and Q(k | x) = softmax(h)_k."""
 
     def __init__(self, layers, input_shape, n_classes, dtype=np.float32, name="model", meta=None,
                  fit_defaults=None):
@@ -101,18 +70,7 @@ class Model:
 
     def summary(self, file=None) -> str:
         """A compact table (printed and returned): each layer with its key hyper-parameters, output
-        shape and parameter count, then the totals; at most about 100 characters wide.
-
-        Parameters
-        ----------
-        file : text stream, optional
-            Where to print (None: standard output).
-
-        Returns
-        -------
-        str
-            The table.
-        """
+        shape and parameter count, then the totals; at most about 100 characters wide."""
         rows = [("#", "layer", "output shape", "params"), ("", "input", str(self.input_shape), "")]
         for i, (layer, shape) in enumerate(zip(self.layers, self.shapes[1:])):
             rows.append((str(i), _brief(layer), str(shape), f"{layer.n_params:,}"))
@@ -179,83 +137,27 @@ class Model:
         return loss
 
     def decision_function(self, X, batch_size=256) -> np.ndarray:
-        """Logits for X, computed in batches.
-
-        Parameters
-        ----------
-        X : array (N, *input_shape)
-        batch_size : int
-
-        Returns
-        -------
-        array (N, n_classes)
-            The logits h.
-        """
+        """Logits for X, computed in batches."""
         X = self._check_X(X)
         batch_size = as_int(batch_size, "batch_size", 1)
         return np.concatenate([self.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
 
     def predict_proba(self, X, batch_size=256) -> np.ndarray:
-        """Q(k | x) = softmax(h)_k.
-
-        Parameters
-        ----------
-        X : array (N, *input_shape)
-        batch_size : int
-
-        Returns
-        -------
-        array of float64 (N, n_classes)
-        """
+        """Q(k | x) = softmax(h)_k, shape (N, n_classes)."""
         return special.softmax(self.decision_function(X, batch_size).astype(np.float64), axis=1)
 
     def predict(self, X, batch_size=256) -> np.ndarray:
-        """The most probable class per sample.
-
-        Parameters
-        ----------
-        X : array (N, *input_shape)
-        batch_size : int
-
-        Returns
-        -------
-        array of int (N,)
-        """
+        """The most probable class per sample."""
         return np.argmax(self.decision_function(X, batch_size), axis=1)
 
     def score(self, X, y, batch_size=256) -> float:
-        """Mean accuracy.
-
-        Parameters
-        ----------
-        X : array (N, *input_shape)
-        y : array of int (N,)
-            Class labels in [0, n_classes).
-        batch_size : int
-
-        Returns
-        -------
-        float
-        """
+        """Mean accuracy."""
         X = self._check_X(X)
         y = _labels(y, len(X), self.n_classes)
         return float(np.mean(self.predict(X, batch_size) == y))
 
     def evaluate(self, X, y, batch_size=256):
-        """Mean cross-entropy and accuracy on (X, y).
-
-        Parameters
-        ----------
-        X : array (N, *input_shape)
-        y : array of int (N,)
-            Class labels in [0, n_classes).
-        batch_size : int
-
-        Returns
-        -------
-        loss : float
-        accuracy : float
-        """
+        """(mean cross-entropy, accuracy) on (X, y)."""
         X = self._check_X(X)
         y = _labels(y, len(X), self.n_classes)
         logits = self.decision_function(X, batch_size)
@@ -399,36 +301,20 @@ class Model:
 
     def untie(self) -> "Model":
         """A new model whose shared couplings are untied into local ones (J_{IJ,ab} = J_ab at every
-        site): the identical function, pools, heads and Centring offsets preserved, trainable on.
-
-        Returns
-        -------
-        Model
-        """
+        site): the identical function, pools, heads and Centring offsets preserved, trainable on."""
         from .relax import relaxed
 
         return relaxed(self, "local")
 
     def to_full(self) -> "Model":
         """A new model whose shared, local, sparse and transposed couplings are written as full ones
-        (their dense J_{IJ,ij}): the identical function (d'Ascoli et al. 2019's embedded network).
-
-        Returns
-        -------
-        Model
-        """
+        (their dense J_{IJ,ij}): the identical function (d'Ascoli et al. 2019's embedded network)."""
         from .relax import relaxed
 
         return relaxed(self, "full")
 
     def set_training(self, on: bool) -> None:
-        """Training mode for layers with running statistics (Centring updates its offsets only then).
-
-        Parameters
-        ----------
-        on : bool
-            Set every such layer's ``training`` to this.
-        """
+        """Training mode for layers with running statistics (Centring updates its offsets only then)."""
         for layer in self.layers:
             if hasattr(layer, "training"):
                 layer.training = on
@@ -448,23 +334,7 @@ class Model:
         }
 
     def save(self, path) -> str:
-        """Write architecture and parameters to one ``.npz`` file, atomically (temp file + rename).
-
-        Parameters
-        ----------
-        path : str or path-like
-            ".npz" is appended when missing.
-
-        Returns
-        -------
-        str
-            The path written.
-
-        Raises
-        ------
-        ValueError
-            If ``path`` is a directory.
-        """
+        """Write architecture and parameters to one ``.npz`` file, atomically (temp file + rename)."""
         path = as_path(path)
         if not path.endswith(".npz"):
             path += ".npz"
@@ -507,24 +377,7 @@ def _brief(layer) -> str:
 
 
 def load(path) -> Model:
-    """Rebuild a :class:`Model` written by ``Model.save`` (identical predictions).
-
-    Parameters
-    ----------
-    path : str or path-like
-        The saved file (".npz" may be left off).
-
-    Returns
-    -------
-    Model
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no file at ``path``.
-    ValueError
-        If the file is not a saved model or its description is corrupt.
-    """
+    """Rebuild a :class:`Model` written by ``Model.save`` (identical predictions)."""
     from .. import nn as layer_module
 
     path = as_path(path)

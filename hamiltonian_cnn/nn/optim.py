@@ -56,24 +56,7 @@ def _pairs(params, grads):
 
 
 class Optimizer:
-    """Base: gradient clipping and weight decay, then the rule in ``_update``.
-
-    Parameters
-    ----------
-    lr : float
-        Learning rate, > 0.
-    weight_decay : float
-        Decoupled weight decay: p <- p - lr weight_decay p before each update.
-    clip_norm : float, optional
-        Rescale the gradients when their global norm exceeds it.
-
-    Attributes
-    ----------
-    state : dict
-        Per-parameter state, keyed by (layer index, param key).
-    t : int
-        Number of steps taken.
-    """
+    """Base: gradient clipping and weight decay, then the rule in ``_update``."""
 
     def __init__(self, lr, weight_decay=0.0, clip_norm=None):
         self.lr = _check_hyper(lr, "lr", 0.0, open_low=True)
@@ -83,23 +66,7 @@ class Optimizer:
         self.t = 0
 
     def step(self, params, grads) -> float:
-        """Update every array of ``params`` in place.
-
-        Parameters
-        ----------
-        params, grads : list of dict of arrays
-            One dict per layer, keyed and shaped alike (the layers' ``params`` / ``grads``).
-
-        Returns
-        -------
-        float
-            The global gradient norm, before clipping.
-
-        Raises
-        ------
-        DivergenceError
-            If a gradient holds NaN or Inf.
-        """
+        """Update every array of ``params`` (list of dicts) in place; returns the gradient norm."""
         pairs = _pairs(params, grads)
         norm = math.sqrt(sum(float(np.vdot(g, g)) for _, _, g in pairs))
         if not math.isfinite(norm):
@@ -122,17 +89,7 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """p <- p - lr v, v <- momentum v + g (momentum = 0: plain gradient descent).
-
-    Parameters
-    ----------
-    lr : float
-        Learning rate.
-    momentum : float
-        In [0, 1].
-    weight_decay, clip_norm
-        As for :class:`Optimizer`.
-    """
+    """p <- p - lr v, v <- momentum v + g (momentum = 0: plain gradient descent)."""
 
     def __init__(self, lr=0.1, momentum=0.0, weight_decay=0.0, clip_norm=None):
         super().__init__(lr, weight_decay, clip_norm)
@@ -150,19 +107,7 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015) with bias correction.
-
-    Parameters
-    ----------
-    lr : float
-        Learning rate.
-    betas : (float, float)
-        Decay rates (beta1, beta2) of the first and second moments, in [0, 1).
-    eps : float
-        Added to sqrt(v) in the denominator.
-    weight_decay, clip_norm
-        As for :class:`Optimizer`.
-    """
+    """Adam (Kingma & Ba 2015) with bias correction."""
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, clip_norm=None):
         super().__init__(lr, weight_decay, clip_norm)
@@ -193,17 +138,6 @@ class BetaLasso(SGD):
     Neyshabur's algorithm writes the L1 term as a subgradient, λ sign J, inside the gradient step; the
     proximal form differs only where a step would carry a weight across zero (it stops at zero), and
     the hard threshold β λ, with β >> lr, is what makes the learned connectivity sparse.
-
-    Parameters
-    ----------
-    lr, momentum
-        The gradient step, as for :class:`SGD`.
-    lam : float
-        The L1 strength λ.
-    beta : float
-        The hard threshold in units of λ.
-    weight_decay, clip_norm
-        As for :class:`Optimizer`.
     """
 
     def __init__(self, lr=0.1, lam=3e-3, beta=50.0, momentum=0.9, weight_decay=0.0, clip_norm=None):
@@ -226,19 +160,8 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam, "beta_lasso": BetaLasso}
 
 
 def make_optimizer(name, lr, weight_decay=0.0, clip_norm=None, momentum=0.9):
-    """An optimiser by name, or an :class:`Optimizer` instance used as it is (its own lr).
-
-    Parameters
-    ----------
-    name : {"adam", "sgd", "beta_lasso"} or Optimizer
-        "sgd" uses ``momentum``; "beta_lasso" its default λ and β.
-    lr, weight_decay, clip_norm, momentum
-        Passed to the optimiser.
-
-    Returns
-    -------
-    Optimizer
-    """
+    """An optimiser by name: "adam", "sgd" (with ``momentum``) or "beta_lasso" (its default λ and β,
+    plain gradient steps); or an :class:`Optimizer` instance, used as it is (its own lr)."""
     if isinstance(name, Optimizer):
         return name
     choice(name, "optimizer", OPTIMIZERS)

@@ -29,39 +29,6 @@ class SparseCoupled(CouplingLayer):
     Output sites are those of a window ``kernel_size`` with ``stride`` and ``padding`` on
     ``input_size`` (as for LocalConv; padding only sets how many there are); each reads
     prod(kernel_size) distinct input sites drawn at random by ``wiring`` (default: from ``seed``).
-
-    Parameters
-    ----------
-    in_ch, out_ch : int
-        Input and output channels.
-    kernel_size, stride : int or tuple of int
-        The window whose fan-in K = prod(kernel_size) each site keeps, and the step between windows.
-    padding : int, tuple, or str
-        Sets only the number of output sites.
-    activation : {"sigmoid", "tanh", "relu", "softplus", None}
-        The activation g.
-    dtype : numpy float dtype
-        Float type of the params and outputs.
-    seed : int, optional
-        Seed of the initialisation of J (and of the wiring when ``wiring`` is None).
-    bias : bool
-        Whether there is a bias b.
-    input_size : int or tuple of int
-        The input sites (L) or (H, W); required.
-    wiring : int, optional
-        Seed of ``random_wiring``.
-
-    Attributes
-    ----------
-    index : array of int64 (prod(out_sites), K)
-        The flat input sites each output site reads.
-    params, grads : dict
-        "J" (out_ch, *out_sites, in_ch, K) and "b" (out_ch, *out_sites).
-
-    Raises
-    ------
-    TypeError
-        If ``input_size`` is None.
     """
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, activation="sigmoid", dtype=np.float32,
@@ -136,12 +103,7 @@ class SparseCoupled(CouplingLayer):
         return np.ascontiguousarray(dx.T, dtype=y.dtype).reshape(x_shape), grads
 
     def coupling(self) -> SparseCoupling:
-        """The physics object with the current params (copies): its field is this layer before g.
-
-        Returns
-        -------
-        SparseCoupling
-        """
+        """The physics object with the current params (copies): its field is this layer before g."""
         b = self.params["b"].copy() if self.use_bias else None
         return SparseCoupling(self.params["J"].copy(), self.index.copy(), b,
                               input_shape=(self.in_ch,) + self.input_size)

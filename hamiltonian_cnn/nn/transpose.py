@@ -54,22 +54,7 @@ class _ConvTranspose(CouplingLayer):
                             activation, bias, seed)
 
     def geometry(self, sites) -> Geometry:
-        """The geometry of the adjoint (forward) convolution: from the output sites back to ``sites``.
-
-        Parameters
-        ----------
-        sites : tuple of int
-            The input sites of this layer, (L,) or (H, W).
-
-        Returns
-        -------
-        Geometry
-
-        Raises
-        ------
-        ValueError
-            If an axis would have fewer than one output site.
-        """
+        """The geometry of the adjoint (forward) convolution: from the output sites back to ``sites``."""
         out = []
         for axis, size in enumerate(sites):
             span = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
@@ -124,12 +109,7 @@ class _ConvTranspose(CouplingLayer):
         return dx4.reshape(x_shape), grads
 
     def coupling(self) -> SharedCoupling:
-        """The forward convolution (out_ch -> in_ch) whose adjoint this layer is, without bias.
-
-        Returns
-        -------
-        SharedCoupling
-        """
+        """The forward convolution (out_ch -> in_ch) whose adjoint this layer is, without bias."""
         return SharedCoupling(self.params["J"].copy(), None, stride=self.stride, padding=self._pads,
                               dilation=self.dilation, groups=self.groups)
 
@@ -142,66 +122,12 @@ class _ConvTranspose(CouplingLayer):
 
 
 class ConvTranspose1d(_ConvTranspose):
-    """f = g(conv_transpose(d, J) + b): (N, in_ch, L) -> (N, out_ch, L_out).
-
-    Parameters
-    ----------
-    in_ch, out_ch : int
-        Input and output channels.
-    kernel_size, stride, dilation : int or tuple of int
-        The window, the step between windows and the spacing within one.
-    padding : int or tuple
-        An int, per-axis ints or per-axis (start, end) pairs (no strings): the forward convolution's.
-    output_padding : int or tuple of int
-        Extra sites at the end of each axis; less than stride or dilation.
-    activation : {"sigmoid", "tanh", "relu", "softplus", None}
-        The activation g (None by default).
-    groups : int
-        Channel groups; must divide in_ch and out_ch.
-    dtype : numpy float dtype
-        Float type of the params and outputs.
-    seed : int, optional
-        Seed of the fan-scaled initialisation of J.
-    bias : bool
-        Whether there is a bias b.
-
-    Attributes
-    ----------
-    params, grads : dict
-        "J" (in_ch, out_ch / groups, k) and "b" (out_ch,).
-    """
+    """f = g(conv_transpose(d, J) + b): (N, in_ch, L) -> (N, out_ch, L_out)."""
 
     nd = 1
 
 
 class ConvTranspose2d(_ConvTranspose):
-    """f = g(conv_transpose(d, J) + b): (N, in_ch, H, W) -> (N, out_ch, H_out, W_out).
-
-    Parameters
-    ----------
-    in_ch, out_ch : int
-        Input and output channels.
-    kernel_size, stride, dilation : int or tuple of int
-        The window, the step between windows and the spacing within one.
-    padding : int or tuple
-        An int, per-axis ints or per-axis (start, end) pairs (no strings): the forward convolution's.
-    output_padding : int or tuple of int
-        Extra sites at the end of each axis; less than stride or dilation.
-    activation : {"sigmoid", "tanh", "relu", "softplus", None}
-        The activation g (None by default).
-    groups : int
-        Channel groups; must divide in_ch and out_ch.
-    dtype : numpy float dtype
-        Float type of the params and outputs.
-    seed : int, optional
-        Seed of the fan-scaled initialisation of J.
-    bias : bool
-        Whether there is a bias b.
-
-    Attributes
-    ----------
-    params, grads : dict
-        "J" (in_ch, out_ch / groups, kh, kw) and "b" (out_ch,).
-    """
+    """f = g(conv_transpose(d, J) + b): (N, in_ch, H, W) -> (N, out_ch, H_out, W_out)."""
 
     nd = 2

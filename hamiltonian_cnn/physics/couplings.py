@@ -154,26 +154,9 @@ class Coupling:
 class SharedCoupling(Coupling):
     """Shared (translation-invariant) coupling J_ab: convolution, eq. (4.1.5).
 
-    Parameters
-    ----------
-    weight : array (C_out, C_in / groups, *window)
-        The couplings J_ab, 1D or 2D.
-    bias : array (C_out,), optional
-        The biases J_IJ, one per output channel (None: no bias).
-    stride : int or tuple of int
-        The steps s1, s2 between windows.
-    padding : int, tuple, or str
-        An int, one int per axis, one (start, end) pair per axis, or "valid"/"same"/"full",
-        or "circular" (a periodic boundary: physics/boundary.py).
-    dilation : int or tuple of int
-        Spacing between the entries of a window.
-    groups : int
-        Number of channel groups; it must divide C_out.
-
-    Raises
-    ------
-    ValueError
-        If ``groups`` does not divide C_out, the bias shape is wrong, or the window cannot be padded.
+    weight (C_out, C_in / groups, *window), 1D or 2D; bias (C_out,) or None.
+    padding: an int, one int per axis, one (start, end) pair per axis, or "valid"/"same"/"full",
+    or "circular" (a periodic boundary: physics/boundary.py).
     """
 
     family = "shared"
@@ -200,48 +183,16 @@ class SharedCoupling(Coupling):
         normalize_padding(padding, (1,) * self.nd, self.kernel_size, self.stride, self.dilation)
 
     def geometry(self, sites) -> Geometry:
-        """Window positions for inputs with these sites.
-
-        Parameters
-        ----------
-        sites : tuple of int
-            The input sites (L,) or (H, W).
-
-        Returns
-        -------
-        Geometry
-        """
+        """Window positions for inputs with these sites."""
         return make_geometry(sites, self.kernel_size, self.stride, self.padding, self.dilation)
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
-        """The shape of the field for one sample.
-
-        Parameters
-        ----------
-        input_shape : tuple of int
-            (C_in, *sites), or just the sites.
-
-        Returns
-        -------
-        tuple of int
-            (C_out, *out_sites).
-        """
+        """(C_out, *out_sites) for an input (C_in, *sites)."""
         shape = _input_shape(input_shape, self.nd, self.in_channels)
         return (self.out_channels,) + _fit_geometry(self, shape[1:], "input_shape").out_sites
 
     def field(self, x) -> np.ndarray:
-        """The field h_{o,IJ} = sum_{c,ab} J_{o,c,ab} x_{c, s1 I + a, s2 J + b} + b_o  (eq. 4.1.7's argument).
-
-        Parameters
-        ----------
-        x : array (N, C_in, *sites)
-            The input sites.
-
-        Returns
-        -------
-        array (N, C_out, *out_sites)
-            float32 when both x and the weights are float32, else float64.
-        """
+        """h_{o,IJ} = sum_{c,ab} J_{o,c,ab} x_{c, s1 I + a, s2 J + b} + b_o  (eq. 4.1.7's argument)."""
         x = _check_input(x, self.nd, self.in_channels, _common_dtype(x, self.weight))
         geo = _fit_geometry(self, x.shape[2:], "x")
         w = self.weight.astype(x.dtype, copy=False)
@@ -255,17 +206,8 @@ class SharedCoupling(Coupling):
         return shared_forward(x, w, b, *args[:6], self.groups, *args[6:], 0, 1)
 
     def dense(self, input_shape) -> np.ndarray:
-        """The equivalent full coupling J_{IJ,ij} = sum_ab J_ab delta_{i, s1 I + a} delta_{j, s2 J + b} (eq. 4.1.5).
-
-        Parameters
-        ----------
-        input_shape : tuple of int
-            (C_in, *in_sites), or just the sites.
-
-        Returns
-        -------
-        array (C_out, *out_sites, C_in, *in_sites)
-        """
+        """The equivalent full coupling J_{IJ,ij} = sum_ab J_ab delta_{i, s1 I + a} delta_{j, s2 J + b}
+        (eq. 4.1.5), shape (C_out, *out_sites, C_in, *in_sites)."""
         shape = _input_shape(input_shape, self.nd, self.in_channels)
         geo = _fit_geometry(self, shape[1:], "input_shape")
         index = _window_index(geo)  # (P_out, K)
@@ -287,23 +229,6 @@ class SharedCoupling(Coupling):
         """Adjoint of ``dense``: sum a tensor shaped like J_{IJ,ij} over the entries tied to each J_ab.
 
         A gradient dL/dJ_{IJ,ij} becomes dL/dJ_ab this way.
-
-        Parameters
-        ----------
-        dense_tensor : array (C_out, *out_sites, C_in, *in_sites)
-            A tensor shaped like ``dense(input_shape)``.
-        input_shape : tuple of int
-            (C_in, *in_sites), or just the sites.
-
-        Returns
-        -------
-        array
-            Shaped like ``weight``.
-
-        Raises
-        ------
-        ValueError
-            If ``dense_tensor`` has the wrong shape.
         """
         shape = _input_shape(input_shape, self.nd, self.in_channels)
         geo = _fit_geometry(self, shape[1:], "input_shape")
@@ -327,23 +252,7 @@ class SharedCoupling(Coupling):
         return out.reshape(self.weight.shape)
 
     def untie(self, input_shape) -> "LocalCoupling":
-        """The local coupling with every window equal to J_ab.
-
-        Parameters
-        ----------
-        input_shape : tuple of int
-            (C_in, *sites), or just the sites.
-
-        Returns
-        -------
-        LocalCoupling
-            Same field as this coupling, with the ties removed.
-
-        Raises
-        ------
-        ValueError
-            If ``groups`` or ``dilation`` is not 1.
-        """
+        """The local coupling with every window equal to J_ab (groups must be 1)."""
         if self.groups != 1 or any(d != 1 for d in np.atleast_1d(self.dilation)):
             raise ValueError("untie: a local coupling has no groups or dilation; need groups=1, dilation=1")
         shape = _input_shape(input_shape, self.nd, self.in_channels)
@@ -360,23 +269,7 @@ class SharedCoupling(Coupling):
 class LocalCoupling(Coupling):
     """Locally connected coupling J_{IJ,ab}: a window per output site, not shared, eq. (4.1.4).
 
-    Parameters
-    ----------
-    weight : array (C_out, *out_sites, C_in, *window)
-        One window of couplings per output site, 1D or 2D.
-    bias : array (C_out, *out_sites), optional
-        The biases J_IJ (None: no bias).
-    stride, padding
-        As for :class:`SharedCoupling` (no dilation).
-    input_shape : tuple of int
-        (C_in, *sites), or just the sites; required.
-
-    Raises
-    ------
-    TypeError
-        If ``input_shape`` is None.
-    ValueError
-        If the output sites of ``weight`` do not match those that input_shape, window, stride and padding give.
+    weight (C_out, *out_sites, C_in, *window); bias (C_out, *out_sites) or None.
     """
 
     family = "local"
@@ -411,34 +304,13 @@ class LocalCoupling(Coupling):
             raise ValueError(f"bias: expected shape {(self.out_channels,) + out_sites}, got {self.bias.shape}")
 
     def output_shape(self, input_shape=None) -> tuple[int, ...]:
-        """The shape of the field for one sample.
-
-        Parameters
-        ----------
-        input_shape : tuple of int, optional
-            When given, must be this coupling's (or its sites).
-
-        Returns
-        -------
-        tuple of int
-            (C_out, *out_sites).
-        """
+        """(C_out, *out_sites); ``input_shape``, when given, must be this coupling's (or its sites)."""
         if input_shape is not None and _input_shape(input_shape, self.nd, self.in_channels) != self.input_shape:
             raise ValueError(f"input_shape: this coupling was built for {self.input_shape}, got {input_shape!r}")
         return (self.out_channels,) + self.geo.out_sites
 
     def field(self, x) -> np.ndarray:
-        """The field h_{o,IJ} = sum_{c,ab} J_{o,IJ,c,ab} x_{c, s1 I + a, s2 J + b} + b_{o,IJ}  (eq. 4.1.4).
-
-        Parameters
-        ----------
-        x : array (N, C_in, *sites)
-            The input sites; the sites must be this coupling's.
-
-        Returns
-        -------
-        array (N, C_out, *out_sites)
-        """
+        """h_{o,IJ} = sum_{c,ab} J_{o,IJ,c,ab} x_{c, s1 I + a, s2 J + b} + b_{o,IJ}  (eq. 4.1.4)."""
         x = _check_input(x, self.nd, self.in_channels, _common_dtype(x, self.weight))
         if x.shape[2:] != self.input_shape[1:]:
             raise ValueError(f"x: expected sites {self.input_shape[1:]} (this coupling's input_shape), got shape "
@@ -456,72 +328,25 @@ class LocalCoupling(Coupling):
         return local_forward(x, w, b, sh, sw, ph, pw, 0)
 
     def dense(self, input_shape=None) -> np.ndarray:
-        """The equivalent full coupling J_{IJ,ij} = sum_ab J_{IJ,ab} delta_{i, s1 I + a} delta_{j, s2 J + b} (4.1.4).
-
-        Parameters
-        ----------
-        input_shape : tuple of int, optional
-            When given, must be this coupling's (or its sites).
-
-        Returns
-        -------
-        array (C_out, *out_sites, C_in, *in_sites)
-        """
+        """J_{IJ,ij} = sum_ab J_{IJ,ab} delta_{i, s1 I + a} delta_{j, s2 J + b}  (eq. 4.1.4)."""
         if input_shape is not None and _input_shape(input_shape, self.nd, self.in_channels) != self.input_shape:
             raise ValueError(f"input_shape: this coupling was built for {self.input_shape}, got {input_shape!r}")
         return _dense_from_index(self.weight, _window_index(self.geo), self.geo.out_sites, self.input_shape)
 
     def project(self, dense_tensor, input_shape=None) -> np.ndarray:
-        """Adjoint of ``dense``: the entries of a J_{IJ,ij}-shaped tensor inside each window.
-
-        Parameters
-        ----------
-        dense_tensor : array (C_out, *out_sites, C_in, *in_sites)
-            A tensor shaped like ``dense()``.
-        input_shape : tuple of int, optional
-            Unused: the coupling knows its input shape.
-
-        Returns
-        -------
-        array
-            Shaped like ``weight``.
-        """
+        """Adjoint of ``dense``: the entries of a J_{IJ,ij}-shaped tensor inside each window."""
         return _project_to_index(dense_tensor, self.weight.shape, _window_index(self.geo), self.geo.out_sites,
                                  self.input_shape)
 
     def to_full(self) -> "FullCoupling":
-        """The same coupling written as a full J_{IJ,ij}.
-
-        Returns
-        -------
-        FullCoupling
-        """
+        """The same coupling written as a full J_{IJ,ij}."""
         return FullCoupling(self.dense(), self.bias, input_shape=self.input_shape,
                             output_shape=self.output_shape())
 
 
 def random_wiring(in_sites, out_sites, fan_in: int, seed) -> np.ndarray:
-    """The sparse control's wiring: for every output site, ``fan_in`` distinct input sites drawn uniformly at random.
-
-    Parameters
-    ----------
-    in_sites, out_sites : tuple of int
-        The input and output sites.
-    fan_in : int
-        Input sites per output site.
-    seed : int
-        Fixes the draw.
-
-    Returns
-    -------
-    array of int64 (prod(out_sites), fan_in)
-        Flat input sites, sorted within each row.
-
-    Raises
-    ------
-    ValueError
-        If ``fan_in`` exceeds the number of input sites.
-    """
+    """The sparse control's wiring: for every output site, ``fan_in`` distinct input sites drawn
+    uniformly at random (flat indices), fixed by ``seed``; int64 array (prod(out_sites), fan_in)."""
     n_in, n_out = math.prod(in_sites), math.prod(out_sites)
     fan_in = as_int(fan_in, "fan_in", 1)
     if fan_in > n_in:
@@ -535,24 +360,8 @@ class SparseCoupling(Coupling):
     at random (``random_wiring``), as many as a window holds, with its own weights.
 
     The control that separates sparsity from locality: a local coupling with its windows scattered.
-
-    Parameters
-    ----------
-    weight : array (C_out, *out_sites, C_in, K)
-        K couplings per output site and input channel.
-    index : array of int (prod(out_sites), K)
-        Flat input sites read by each output site.
-    bias : array (C_out, *out_sites), optional
-        The biases J_IJ (None: no bias).
-    input_shape : tuple of int
-        (C_in, *in_sites), or just the sites; required.
-
-    Raises
-    ------
-    TypeError
-        If ``input_shape`` is None.
-    ValueError
-        If ``index`` has the wrong shape or dtype, or points outside the input.
+    weight (C_out, *out_sites, C_in, K); index (prod(out_sites), K) flat input sites; bias
+    (C_out, *out_sites) or None; input_shape (C_in, *in_sites).
     """
 
     family = "sparse"
@@ -581,34 +390,13 @@ class SparseCoupling(Coupling):
             raise ValueError(f"bias: expected shape {(self.out_channels,) + self.out_sites}, got {self.bias.shape}")
 
     def output_shape(self, input_shape=None) -> tuple[int, ...]:
-        """The shape of the field for one sample.
-
-        Parameters
-        ----------
-        input_shape : tuple of int, optional
-            When given, must be this coupling's (or its sites).
-
-        Returns
-        -------
-        tuple of int
-            (C_out, *out_sites).
-        """
+        """(C_out, *out_sites); ``input_shape``, when given, must be this coupling's (or its sites)."""
         if input_shape is not None and _input_shape(input_shape, self.nd, self.in_channels) != self.input_shape:
             raise ValueError(f"input_shape: this coupling was built for {self.input_shape}, got {input_shape!r}")
         return (self.out_channels,) + self.out_sites
 
     def field(self, x) -> np.ndarray:
-        """The field h_{o,IJ} = sum_{c,k} J_{o,IJ,c,k} x_{c, index[IJ, k]} + b_{o,IJ}.
-
-        Parameters
-        ----------
-        x : array (N, C_in, *sites)
-            The input sites; the sites must be this coupling's.
-
-        Returns
-        -------
-        array (N, C_out, *out_sites)
-        """
+        """h_{o,IJ} = sum_{c,k} J_{o,IJ,c,k} x_{c, index[IJ, k]} + b_{o,IJ}."""
         x = _check_input(x, self.nd, self.in_channels, _common_dtype(x, self.weight))
         if x.shape[2:] != self.input_shape[1:]:
             raise ValueError(f"x: expected sites {self.input_shape[1:]} (this coupling's input_shape), got shape "
@@ -622,66 +410,25 @@ class SparseCoupling(Coupling):
         return h.reshape((x.shape[0], self.out_channels) + self.out_sites)
 
     def dense(self, input_shape=None) -> np.ndarray:
-        """The equivalent full coupling J_{IJ,ij} = sum_k J_{IJ,k} delta_{ij, index[IJ, k]}.
-
-        Parameters
-        ----------
-        input_shape : tuple of int, optional
-            When given, must be this coupling's (or its sites).
-
-        Returns
-        -------
-        array (C_out, *out_sites, C_in, *in_sites)
-        """
+        """J_{IJ,ij} = sum_k J_{IJ,k} delta_{ij, index[IJ, k]}."""
         self.output_shape(input_shape)
         return _dense_from_index(self.weight, self.index, self.out_sites, self.input_shape)
 
     def project(self, dense_tensor, input_shape=None) -> np.ndarray:
-        """Adjoint of ``dense``: the entries of a J_{IJ,ij}-shaped tensor at each site's K inputs.
-
-        Parameters
-        ----------
-        dense_tensor : array (C_out, *out_sites, C_in, *in_sites)
-            A tensor shaped like ``dense()``.
-        input_shape : tuple of int, optional
-            When given, must be this coupling's (or its sites).
-
-        Returns
-        -------
-        array
-            Shaped like ``weight``.
-        """
+        """Adjoint of ``dense``: the entries of a J_{IJ,ij}-shaped tensor at each site's K inputs."""
         self.output_shape(input_shape)
         return _project_to_index(dense_tensor, self.weight.shape, self.index, self.out_sites, self.input_shape)
 
     def to_full(self) -> "FullCoupling":
-        """The same coupling written as a full J_{IJ,ij}.
-
-        Returns
-        -------
-        FullCoupling
-        """
+        """The same coupling written as a full J_{IJ,ij}."""
         return FullCoupling(self.dense(), self.bias, input_shape=self.input_shape, output_shape=self.output_shape())
 
 
 class FullCoupling(Coupling):
     """Full coupling J_{IJ,ij}: every output site to every input site, eq. (4.1.2).
 
-    Parameters
-    ----------
-    weight : array (C_out, *out_sites, C_in, *in_sites)
-        The coupling tensor.
-    bias : array (C_out, *out_sites), optional
-        The biases J_IJ (None: no bias).
-    input_shape, output_shape : tuple of int, optional
-        (C_in, *in_sites) and/or (C_out, *out_sites): split the axes of ``weight``; at least one is needed.
-
-    Raises
-    ------
-    TypeError
-        If neither ``input_shape`` nor ``output_shape`` is given.
-    ValueError
-        If they do not match the axes of ``weight``.
+    weight (C_out, *out_sites, C_in, *in_sites); bias (C_out, *out_sites) or None.
+    ``input_shape`` = (C_in, *in_sites) and/or ``output_shape`` = (C_out, *out_sites) split the axes.
     """
 
     family = "full"
@@ -719,35 +466,14 @@ class FullCoupling(Coupling):
             raise ValueError(f"bias: expected shape {self.out_shape}, got {self.bias.shape}")
 
     def output_shape(self, input_shape=None) -> tuple[int, ...]:
-        """The shape of the field for one sample.
-
-        Parameters
-        ----------
-        input_shape : tuple of int, optional
-            When given, must be this coupling's (or its sites).
-
-        Returns
-        -------
-        tuple of int
-            (C_out, *out_sites).
-        """
+        """(C_out, *out_sites); ``input_shape``, when given, must be this coupling's (or its sites)."""
         if input_shape is not None and _shape_tuple(input_shape, "input_shape") not in (self.input_shape,
                                                                                        self.input_shape[1:]):
             raise ValueError(f"input_shape: this coupling was built for {self.input_shape}, got {input_shape!r}")
         return self.out_shape
 
     def field(self, x) -> np.ndarray:
-        """The field h_IJ = sum_ij J_{IJ,ij} x_ij + J_IJ  (eq. 4.1.2).
-
-        Parameters
-        ----------
-        x : array (N, C_in, *in_sites)
-            The input sites.
-
-        Returns
-        -------
-        array (N, C_out, *out_sites)
-        """
+        """h_IJ = sum_ij J_{IJ,ij} x_ij + J_IJ  (eq. 4.1.2)."""
         x = _check_input(x, self.nd, self.in_channels, _common_dtype(x, self.weight))
         if x.shape[1:] != self.input_shape:
             raise ValueError(f"x: expected samples shaped {self.input_shape}, got shape {x.shape}")
@@ -758,37 +484,14 @@ class FullCoupling(Coupling):
         return h.reshape((x.shape[0],) + self.out_shape)
 
     def dense(self, input_shape=None) -> np.ndarray:
-        """The coupling tensor itself (a copy).
-
-        Parameters
-        ----------
-        input_shape : tuple of int, optional
-            When given, must be this coupling's (or its sites).
-
-        Returns
-        -------
-        array (C_out, *out_sites, C_in, *in_sites)
-        """
+        """The coupling tensor itself."""
         if input_shape is not None and _shape_tuple(input_shape, "input_shape") not in (self.input_shape,
                                                                                        self.input_shape[1:]):
             raise ValueError(f"input_shape: this coupling was built for {self.input_shape}, got {input_shape!r}")
         return self.weight.copy()
 
     def project(self, dense_tensor, input_shape=None) -> np.ndarray:
-        """Adjoint of ``dense``: nothing is tied, so the identity.
-
-        Parameters
-        ----------
-        dense_tensor : array
-            Shaped like ``weight``.
-        input_shape : tuple of int, optional
-            Unused.
-
-        Returns
-        -------
-        array
-            A copy of ``dense_tensor``.
-        """
+        """Nothing is tied: the identity."""
         T = as_float_array(dense_tensor, "dense_tensor")
         if T.shape != self.weight.shape:
             raise ValueError(f"dense_tensor: expected shape {self.weight.shape}, got {T.shape}")

@@ -14,25 +14,7 @@ from .ensembles import get_ensemble
 
 
 class Hamiltonian:
-    """H_{J,x}(d) for a coupling (full / local / shared) and an ensemble (binary / spin / onehot).
-
-    Parameters
-    ----------
-    coupling : Coupling
-        A SharedCoupling, LocalCoupling, FullCoupling or SparseCoupling: turns x into the field h.
-    ensemble : {"binary", "spin", "onehot"}
-        The state space of d.
-
-    Attributes
-    ----------
-    coupling : Coupling
-    ensemble : Ensemble
-
-    Raises
-    ------
-    TypeError
-        If ``coupling`` is not a Coupling.
-    """
+    """H_{J,x}(d) for a coupling (full / local / shared) and an ensemble (binary / spin / onehot)."""
 
     def __init__(self, coupling: Coupling, ensemble="binary"):
         if not isinstance(coupling, Coupling):
@@ -42,36 +24,11 @@ class Hamiltonian:
         self.ensemble = get_ensemble(ensemble)
 
     def field(self, x) -> np.ndarray:
-        """The field h_IJ = sum_ij J_{IJ,ij} x_ij + J_IJ.
-
-        Parameters
-        ----------
-        x : array (N, C_in, *sites)
-
-        Returns
-        -------
-        array (N, C_out, *out_sites)
-        """
+        """h_IJ = sum_ij J_{IJ,ij} x_ij + J_IJ, shape (N, C_out, *out_sites)."""
         return self.coupling.field(x)
 
     def energy(self, d, x) -> np.ndarray:
-        """H_{J,x}(d) = -sum_IJ d_IJ h_IJ per sample (eq. 4.1.2).
-
-        Parameters
-        ----------
-        d : array (N, C_out, *out_sites)
-            A configuration of the feature variables, shaped like the field.
-        x : array (N, C_in, *sites)
-
-        Returns
-        -------
-        array (N,)
-
-        Raises
-        ------
-        ValueError
-            If ``d`` is not shaped like the field.
-        """
+        """H_{J,x}(d) = -sum_IJ d_IJ h_IJ per sample (eq. 4.1.2), shape (N,)."""
         h = self.field(x)
         d = as_float_array(d, "d", dtype=h.dtype)
         if d.shape != h.shape:
@@ -79,62 +36,19 @@ class Hamiltonian:
         return self.ensemble.energy(d, h)
 
     def log_partition(self, x) -> np.ndarray:
-        """log Z_J(x) = log sum_d exp(-H_{J,x}(d)) in closed form.
-
-        Parameters
-        ----------
-        x : array (N, C_in, *sites)
-
-        Returns
-        -------
-        array (N,)
-        """
+        """log Z_J(x) = log sum_d exp(-H_{J,x}(d)) in closed form, shape (N,)."""
         return self.ensemble.log_partition(self.field(x))
 
     def free_energy(self, x) -> np.ndarray:
-        """The free energy F = -log Z.
-
-        Parameters
-        ----------
-        x : array (N, C_in, *sites)
-
-        Returns
-        -------
-        array (N,)
-        """
+        """F = -log Z."""
         return -self.log_partition(x)
 
     def marginals(self, x) -> np.ndarray:
-        """<d_IJ> under Q_J(d | x) = d log Z / d h_IJ: sigmoid, tanh or softmax of the field (eq. 4.1.7).
-
-        Parameters
-        ----------
-        x : array (N, C_in, *sites)
-
-        Returns
-        -------
-        array (N, C_out, *out_sites)
-        """
+        """<d_IJ> under Q_J(d | x) = d log Z / d h_IJ: sigmoid, tanh or softmax of the field (eq. 4.1.7)."""
         return self.ensemble.marginals(self.field(x))
 
     def log_prob(self, d, x) -> np.ndarray:
-        """log Q_J(d | x) = -H_{J,x}(d) - log Z_J(x).
-
-        Parameters
-        ----------
-        d : array (N, C_out, *out_sites)
-            A configuration of the feature variables, shaped like the field.
-        x : array (N, C_in, *sites)
-
-        Returns
-        -------
-        array (N,)
-
-        Raises
-        ------
-        ValueError
-            If ``d`` is not shaped like the field.
-        """
+        """log Q_J(d | x) = -H_{J,x}(d) - log Z_J(x), shape (N,)."""
         h = self.field(x)
         d = as_float_array(d, "d", dtype=h.dtype)
         if d.shape != h.shape:
@@ -142,36 +56,13 @@ class Hamiltonian:
         return -self.ensemble.energy(d, h) - self.ensemble.log_partition(h)
 
     def sample(self, x, rng=None) -> np.ndarray:
-        """Draw d ~ Q_J(d | x) (independent sites for binary/spin, one site per channel for onehot).
-
-        Parameters
-        ----------
-        x : array (N, C_in, *sites)
-        rng : int or numpy Generator, optional
-            Seed or generator of the draw.
-
-        Returns
-        -------
-        array (N, C_out, *out_sites)
-        """
+        """Draw d ~ Q_J(d | x) (independent sites for binary/spin, one site per channel for onehot)."""
         return self.ensemble.sample(self.field(x), as_rng(rng, "rng"))
 
     def enumerate(self, x):
         """Exact (log Z, marginals) by visiting every configuration of d, per sample.
 
-        Parameters
-        ----------
-        x : array (N, C_in, *sites)
-
-        Returns
-        -------
-        log_Z : array (N,)
-        marginals : array (N, C_out, *out_sites)
-
-        Raises
-        ------
-        ValueError
-            If there are more than 2**26 configurations per sample.
+        Refuses more than 2**26 configurations per sample with a ValueError.
         """
         return self.ensemble.enumerate(self.field(x))
 
