@@ -14,8 +14,6 @@ that follow a coupling (Sigmoid, Tanh, ReLU, Softplus), and refuses anything els
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .nn import (
@@ -36,6 +34,7 @@ from .nn import (
     SparseCoupled,
 )
 from .nn.model import Model
+from .nn.relax import full_layer
 
 
 def _torch():
@@ -166,6 +165,8 @@ def to_torch(model: Model):
     dtype = torch.float32 if np.dtype(model.dtype) == np.float32 else torch.float64
     parts = []
     for i, (layer, shape_in, shape_out) in enumerate(zip(model.layers, model.shapes[:-1], model.shapes[1:])):
+        if isinstance(layer, (ConvTranspose1d, ConvTranspose2d)):
+            layer = full_layer(layer, shape_in, shape_out)  # the adjoint coupling, written as J_{IJ,ij}
         if isinstance(layer, (SharedConv1d, SharedConv2d)):
             geo = layer.geometry(shape_in[1:])
             conv = (torch.nn.Conv1d if layer.nd == 1 else torch.nn.Conv2d)(
@@ -189,16 +190,6 @@ def to_torch(model: Model):
             weight = layer.params["J"].reshape(layer.out_size, layer.in_size)
             bias = layer.params["b"].reshape(-1) if layer.use_bias else None
             parts += [Dense(weight, bias, layer.out_shape), _activation(layer.activation)]
-        elif isinstance(layer, (ConvTranspose1d, ConvTranspose2d)):
-            coupling = layer.coupling()
-            full = coupling.dense(tuple(shape_out))  # (C_d, *d_sites, C_x, *x_sites): transpose it
-            nd = len(shape_in) - 1
-            weight = np.transpose(full, tuple(range(nd + 1, 2 * nd + 2)) + tuple(range(nd + 1)))
-            weight = weight.reshape(math.prod(shape_out), math.prod(shape_in))
-            bias = None
-            if layer.use_bias:
-                bias = np.broadcast_to(layer.params["b"].reshape((-1,) + (1,) * nd), shape_out).reshape(-1)
-            parts += [Dense(weight, bias, shape_out), _activation(layer.activation)]
         elif isinstance(layer, (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d)):
             geo, _ = layer._geometry(shape_in[1:])
             pads = [p for p, q in geo.padding]

@@ -71,3 +71,14 @@ def test_from_torch_maps_a_plain_cnn():
 def test_from_torch_refuses_what_it_cannot_map(net, match):
     with pytest.raises(ValueError, match=match):
         hc.interop.from_torch(net(), (1, 8, 8))
+
+
+def test_to_torch_maps_a_transposed_coupling_as_its_adjoint():
+    layers = [hc.nn.ConvTranspose2d(1, 2, 3, stride=2, padding=1, output_padding=1, dtype=np.float64, seed=0),
+              hc.nn.Flatten(), hc.nn.FullCoupled(2 * 8 * 8, 3, activation=None, dtype=np.float64, seed=1)]
+    layers[0].params["b"][...] = [0.3, -0.2]
+    model = hc.models.Model(layers, (1, 4, 4), 3, dtype=np.float64)
+    X = np.random.default_rng(0).random((5, 1, 4, 4))
+    with torch.no_grad():
+        logits = hc.interop.to_torch(model)(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(logits, model.decision_function(X), atol=1e-12)
