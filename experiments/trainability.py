@@ -39,6 +39,7 @@ from hamiltonian_cnn.sweep import (
     atomic_savefig,
     atomic_write_json,
     check_cli_args,
+    mean_ci,
     output_folder,
     print_outputs,
     provenance,
@@ -94,17 +95,14 @@ def run_cell(cell):
 
 def summarise(records):
     """Mean, std and a 95% t-interval of the test accuracy per (ensemble, init, depth, canvas)."""
-    from scipy import stats
-
     groups = {}
     for r in records:
         groups.setdefault((r["ensemble"], r["init"], r["depth"], r["canvas"]), []).append(r["test_accuracy"])
     out = []
     for (ensemble, init, depth, canvas), accs in sorted(groups.items()):
-        a = np.asarray(accs)
-        half = float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else None
-        out.append({"ensemble": ensemble, "init": init, "depth": depth, "canvas": canvas, "n_seeds": len(a),
-                    "mean": float(a.mean()), "ci95": half, "min": float(a.min()), "max": float(a.max())})
+        stat = mean_ci(accs)
+        out.append({"ensemble": ensemble, "init": init, "depth": depth, "canvas": canvas, "n_seeds": stat["n"],
+                    "mean": stat["mean"], "ci95": stat["ci95"], "min": stat["min"], "max": stat["max"]})
     return out
 
 
