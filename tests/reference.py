@@ -388,18 +388,23 @@ def spatial_pyramid_pool_backward(x, dy, levels, mode="max", ndim=2):
 GRAD_EPS = 1e-6
 
 
+def central_difference(loss, flat, i, eps=GRAD_EPS):
+    """(loss(flat[i] + eps) - loss(flat[i] - eps)) / 2 eps, with flat[i] restored afterwards."""
+    old = flat[i]
+    flat[i] = old + eps
+    up = loss()
+    flat[i] = old - eps
+    down = loss()
+    flat[i] = old
+    return (up - down) / (2 * eps)
+
+
 def numeric_gradient(loss, array):
     """Central differences of loss() with respect to every entry of ``array`` (perturbed in place)."""
     grad = np.zeros_like(array)
     flat, gflat = array.reshape(-1), grad.reshape(-1)
     for k in range(flat.size):
-        old = flat[k]
-        flat[k] = old + GRAD_EPS
-        up = loss()
-        flat[k] = old - GRAD_EPS
-        down = loss()
-        flat[k] = old
-        gflat[k] = (up - down) / (2 * GRAD_EPS)
+        gflat[k] = central_difference(loss, flat, k)
     return grad
 
 

@@ -6,6 +6,8 @@ over windows, the running mean recomputed by hand, central differences for the g
 
 import itertools
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +28,9 @@ from hamiltonian_cnn.nn import (
 from hamiltonian_cnn.nn.architectures import INIT_GAIN
 from hamiltonian_cnn.nn.losses import softmax_cross_entropy
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from reference import central_difference  # noqa: E402
+
 COUPLINGS = (SharedConv1d, SharedConv2d, LocalConv1d, LocalConv2d, FullCoupled)
 
 
@@ -36,17 +41,6 @@ def digits_small():
 
 
 # ---------------------------------------------------------------- independent references
-
-
-def central_difference(loss, flat, i, eps):
-    """(loss(flat[i] + eps) - loss(flat[i] - eps)) / 2 eps, with flat[i] restored afterwards."""
-    old = flat[i]
-    flat[i] = old + eps
-    up = loss()
-    flat[i] = old - eps
-    down = loss()
-    flat[i] = old
-    return (up - down) / (2 * eps)
 
 
 def inside_mask(in_sites, kernel, stride, pads):
