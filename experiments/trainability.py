@@ -3,10 +3,12 @@
     python experiments/trainability.py            # 3 seeds, depths 2/4/8, canvases 8/16/32 (about 40 min)
     python experiments/trainability.py --quick    # under two minutes on 2 cores
 
-Every cell builds the default shared network (``hc.models.build``, blocks of 16 channels, one per
-depth step, 3x3 windows, 'same' padding, 2x2 max pools while the sites allow, dense head) on the
-real 8x8 digits placed at random positions of an S x S canvas (S = 8: the digits as they are),
-and trains it with the default ``fit`` (Adam, lr 1e-2, batch 32). The factors:
+Every "stack" cell builds the default shared network (``hc.models.build``, blocks of 16 channels,
+one per depth step, 3x3 windows, 'same' padding, 2x2 max pools spread over the blocks as far as
+the sites allow, dense head) on the real 8x8 digits placed at random positions of an S x S
+canvas (S = 8: the digits as they are); every "lenet5" cell builds the LeNet-5 preset on the
+8x8 digits (its 3 coupling blocks C1, C3, C5 count as its depth). Each trains with the default
+``fit`` (Adam, lr 1e-2, batch 32). The factors:
 
     ensemble  binary   sigmoid, <d> passed forward as it is
               centred  sigmoid, d - mu passed forward (Centring; mu a running mean per channel)
@@ -15,7 +17,9 @@ and trains it with the default ``fit`` (Adam, lr 1e-2, batch 32). The factors:
     init      glorot   the layers' own Glorot (He for relu) uniform weights
               variance Glorot/He times the marginal's inverse slope at h = 0 (4 for the sigmoid) and
                        1/sqrt(the fraction of each window inside the input), so the field keeps its
-                       variance through depth (build's default)
+                       variance through depth (build's default for stacks)
+              fan_in   the same from the forward variance 1 / fan_in instead of Glorot's
+                       2 / (fan_in + fan_out): larger where a block widens (the LeNet-5 preset's default)
 
 Per cell: final test accuracy, the loss per epoch, and the gradient norm of every coupling
 layer on a fixed batch of 256 training images, at initialisation and after one epoch (measured on
@@ -48,7 +52,9 @@ from hamiltonian_cnn.sweep import (
 
 ENSEMBLES = {"binary": ("sigmoid", False), "centred": ("sigmoid", True), "spin": ("tanh", False),
              "relu": ("relu", False)}
-INITS = ("glorot", "variance")
+INITS = ("glorot", "variance", "fan_in")
+MODELS = ("stack", "lenet5")
+LENET_DEPTH = 3  # C1, C3, C5
 GRAD_BATCH = 256
 
 
@@ -62,6 +68,9 @@ def dataset(canvas: int):
 def make_model(cell):
     activation, centring = ENSEMBLES[cell["ensemble"]]
     X_train = dataset(cell["canvas"])[0]
+    if cell["model"] == "lenet5":
+        return hc.models.build("shared", input_shape=X_train.shape[1:], n_classes=10, preset="lenet5",
+                               activation=activation, centring=centring, init=cell["init"], seed=cell["seed"])
     return hc.models.build("shared", input_shape=X_train.shape[1:], n_classes=10, channels=(16,) * cell["depth"],
                            activation=activation, centring=centring, init=cell["init"], seed=cell["seed"])
 
@@ -94,16 +103,23 @@ def run_cell(cell):
 
 
 def summarise(records):
-    """Mean, std and a 95% t-interval of the test accuracy per (ensemble, init, depth, canvas)."""
+    """Mean, std and a 95% t-interval of the test accuracy per (model, ensemble, init, depth, canvas)."""
     groups = {}
     for r in records:
-        groups.setdefault((r["ensemble"], r["init"], r["depth"], r["canvas"]), []).append(r["test_accuracy"])
+        key = (r.get("model", "stack"), r["ensemble"], r["init"], r["depth"], r["canvas"])
+        groups.setdefault(key, []).append(r["test_accuracy"])
     out = []
-    for (ensemble, init, depth, canvas), accs in sorted(groups.items()):
+    for (model, ensemble, init, depth, canvas), accs in sorted(groups.items()):
         stat = mean_ci(accs)
-        out.append({"ensemble": ensemble, "init": init, "depth": depth, "canvas": canvas, "n_seeds": stat["n"],
-                    "mean": stat["mean"], "ci95": stat["ci95"], "min": stat["min"], "max": stat["max"]})
+        out.append({"model": model, "ensemble": ensemble, "init": init, "depth": depth, "canvas": canvas,
+                    "n_seeds": stat["n"], "mean": stat["mean"], "ci95": stat["ci95"], "min": stat["min"],
+                    "max": stat["max"]})
     return out
+
+
+STYLES = {"variance": "-", "fan_in": "--", "glorot": ":"}
+MARKERS = {"variance": "o", "fan_in": "s", "glorot": "v"}
+COLOURS = {"binary": "tab:red", "centred": "tab:blue", "spin": "tab:green", "relu": "tab:gray"}
 
 
 def figures(out, records, summary, args):
@@ -112,23 +128,39 @@ def figures(out, records, summary, args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"binary": "tab:red", "centred": "tab:blue", "spin": "tab:green", "relu": "tab:gray"}
-    fig, axes = plt.subplots(1, len(args.canvases), figsize=(4.2 * len(args.canvases), 3.6), squeeze=False)
-    for ax, canvas in zip(axes[0], args.canvases):
+    stacks = [s for s in summary if s.get("model", "stack") == "stack"]
+    lenet = [s for s in summary if s.get("model") == "lenet5"]
+    panels = [c for c in args.canvases if any(s["canvas"] == c for s in stacks)]
+    n = len(panels) + bool(lenet)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False)
+    for ax, canvas in zip(axes[0], panels):
         for ensemble in args.ensembles:
-            for init, style in (("variance", "-"), ("glorot", ":")):
-                rows = [s for s in summary if s["ensemble"] == ensemble and s["init"] == init and s["canvas"] == canvas]
-                if not rows or init not in args.inits:
+            for init in args.inits:
+                rows = [s for s in stacks if s["ensemble"] == ensemble and s["init"] == init and s["canvas"] == canvas]
+                if not rows:
                     continue
                 depth = [s["depth"] for s in rows]
                 mean = np.array([s["mean"] for s in rows])
                 ci = np.array([s["ci95"] or 0.0 for s in rows])
-                ax.errorbar(depth, mean, yerr=ci, fmt="o" + style, color=colours[ensemble], capsize=3,
+                ax.errorbar(depth, mean, yerr=ci, fmt="o" + STYLES[init], color=COLOURS[ensemble], capsize=3,
                             label=f"{ensemble}, {init}")
         ax.axhline(0.1, color="k", lw=0.5, ls="--")
         ax.set_title(f"digits on a {canvas}x{canvas} canvas" if canvas > 8 else "digits 8x8")
         ax.set_xlabel("coupling blocks")
         ax.set_xticks(args.depths)
+        ax.set_ylim(0, 1.02)
+    if lenet:
+        ax = axes[0][-1]
+        for i, ensemble in enumerate(args.ensembles):
+            for j, init in enumerate(args.inits):
+                row = [s for s in lenet if s["ensemble"] == ensemble and s["init"] == init]
+                if row:
+                    x = i + (j - (len(args.inits) - 1) / 2) * 0.22
+                    ax.errorbar([x], [row[0]["mean"]], yerr=[row[0]["ci95"] or 0.0], fmt=MARKERS[init], capsize=3,
+                                color=COLOURS[ensemble])
+        ax.set_xticks(range(len(args.ensembles)), args.ensembles)
+        ax.set_title("LeNet-5, digits 8x8 (" + ", ".join(f"{MARKERS[i]} {i}" for i in args.inits) + ")", fontsize=8)
+        ax.axhline(0.1, color="k", lw=0.5, ls="--")
         ax.set_ylim(0, 1.02)
     axes[0][0].set_ylabel("test accuracy (mean, 95% CI)")
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -140,20 +172,21 @@ def figures(out, records, summary, args):
     depth, canvas = max(args.depths), min(args.canvases)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ensemble in args.ensembles:
-        for init, style in (("variance", "-"), ("glorot", ":")):
+        for init in args.inits:
             rows = [r for r in records if r["ensemble"] == ensemble and r["init"] == init and r["depth"] == depth
-                    and r["canvas"] == canvas]
+                    and r["canvas"] == canvas and r.get("model", "stack") == "stack"]
             if not rows:
                 continue
             g = np.exp(np.mean(np.log(np.maximum([r["grad_norm_init"] for r in rows], 1e-30)), axis=0))
-            axes[0].semilogy(np.arange(1, len(g) + 1), g, style, marker="o", color=colours[ensemble],
+            axes[0].semilogy(np.arange(1, len(g) + 1), g, STYLES[init], marker="o", color=COLOURS[ensemble],
                              label=f"{ensemble}, {init}")
             loss = np.mean([r["loss"] for r in rows], axis=0)
-            axes[1].plot(np.arange(1, len(loss) + 1), loss, style, color=colours[ensemble])
+            axes[1].plot(np.arange(1, len(loss) + 1), loss, STYLES[init], color=COLOURS[ensemble])
     axes[0].set_xlabel("coupling layer (input first)")
     axes[0].set_ylabel("|dL/dJ| at initialisation")
     axes[0].set_title(f"{depth} blocks, {canvas}x{canvas}")
-    axes[0].legend(fontsize=7)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize=7)
     axes[1].axhline(np.log(10), color="k", lw=0.5, ls="--")
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("training loss")
@@ -183,14 +216,17 @@ def _names(p, text, name, allowed):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ensembles", default=",".join(ENSEMBLES), help="subset of binary,centred,spin,relu")
-    p.add_argument("--inits", default=",".join(INITS), help="subset of glorot,variance")
+    p.add_argument("--inits", default=",".join(INITS), help="subset of glorot,variance,fan_in")
+    p.add_argument("--models", default=",".join(MODELS),
+                   help="subset of stack,lenet5 (lenet5: the preset on the 8x8 digits, once per ensemble x init)")
     p.add_argument("--depths", default="2,4,8", help="coupling blocks (16 channels each)")
     p.add_argument("--canvases", default="8,16,32", help="canvas sides (8: the digits as they are)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (seed .. seed + seeds - 1)")
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default 30, the fit default; --quick 8)")
     p.add_argument("--n-train", type=int, default=None, help="training images (default all 1347; --quick 600)")
-    p.add_argument("--quick", action="store_true", help="depths 2,8, canvases 8,16, 1 seed, 8 epochs, 600 images")
+    p.add_argument("--quick", action="store_true",
+                   help="depths 2,8, canvases 8,16, inits variance,fan_in, 1 seed, 8 epochs, 600 images")
     p.add_argument("--out", default=None, help="output folder (default experiments/results/trainability/<time>)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -199,6 +235,8 @@ def parse_args(argv=None):
             args.depths = "2,8"
         if args.canvases == p.get_default("canvases"):
             args.canvases = "8,16"
+        if args.inits == p.get_default("inits"):
+            args.inits = "variance,fan_in"
         args.seeds = 1 if args.seeds == p.get_default("seeds") else args.seeds
         args.epochs = 8 if args.epochs is None else args.epochs
         args.n_train = 600 if args.n_train is None else args.n_train
@@ -208,6 +246,7 @@ def parse_args(argv=None):
         p.error("--seeds and --epochs must be >= 1, --n-train >= 10")
     args.ensembles = _names(p, args.ensembles, "ensembles", tuple(ENSEMBLES))
     args.inits = _names(p, args.inits, "inits", INITS)
+    args.models = _names(p, args.models, "models", MODELS)
     args.depths = _ints(p, args.depths, "depths")
     args.canvases = _ints(p, args.canvases, "canvases")
     if any(c < 8 for c in args.canvases):
@@ -220,10 +259,14 @@ def main(argv=None):
     args = parse_args(argv)
     t0 = time.perf_counter()
     out = output_folder(args.out, __file__)
-    cells = [{"ensemble": e, "init": i, "depth": d, "canvas": c, "seed": args.seed + k, "epochs": args.epochs,
-              "n_train": args.n_train}
+    common = {"epochs": args.epochs, "n_train": args.n_train}
+    cells = [{"model": "stack", "ensemble": e, "init": i, "depth": d, "canvas": c, "seed": args.seed + k, **common}
              for c in args.canvases for d in args.depths for e in args.ensembles for i in args.inits
-             for k in range(args.seeds)]
+             for k in range(args.seeds)] if "stack" in args.models else []
+    if "lenet5" in args.models:
+        cells += [{"model": "lenet5", "ensemble": e, "init": i, "depth": LENET_DEPTH, "canvas": 8,
+                   "seed": args.seed + k, **common}
+                  for e in args.ensembles for i in args.inits for k in range(args.seeds)]
     results = run_cells(run_cell, cells, CellStore(out), progress=not args.no_progress, desc="trainability")
     records = [{**c, **r} for c, r in zip(cells, results)]
     summary = summarise(records)
@@ -233,15 +276,19 @@ def main(argv=None):
     atomic_write_json(os.path.join(out, "results.json"), report)
     figures(out, records, summary, args)
     print(f"\ntest accuracy, mean over {args.seeds} seed(s) (95% CI), {args.epochs} epochs, {args.n_train} images")
-    header = "  ensemble  init      " + "".join(f"  d={d:<2d} S={c:<3d}   " for c in args.canvases for d in args.depths)
-    print(header)
+    columns = [("stack", d, c) for c in args.canvases for d in args.depths] if "stack" in args.models else []
+    columns += [("lenet5", LENET_DEPTH, 8)] if "lenet5" in args.models else []
+    print("  ensemble  init     " + "".join(f"  {'LeNet-5 8x8' if m == 'lenet5' else f'd={d} S={c}':<14s}"
+                                          for m, d, c in columns))
+    table = {(s["model"], s["ensemble"], s["init"], s["depth"], s["canvas"]): s for s in summary}
     for e in args.ensembles:
         for i in args.inits:
-            row = {(s["depth"], s["canvas"]): s for s in summary if s["ensemble"] == e and s["init"] == i}
-            cells_txt = "".join(f"  {row[(d, c)]['mean']:.3f}"
-                                + (f"+-{row[(d, c)]['ci95']:.3f}" if args.seeds > 1 else "      ")
-                                + "  " for c in args.canvases for d in args.depths)
-            print(f"  {e:8s}  {i:8s}{cells_txt}")
+            texts = []
+            for m, d, c in columns:
+                cell = table.get((m, e, i, d, c))
+                texts.append("–" if cell is None else f"{cell['mean']:.3f}"
+                             + (f"+-{cell['ci95']:.3f}" if cell["ci95"] is not None else ""))
+            print(f"  {e:8s}  {i:8s}" + "".join(f"  {t:<14s}" for t in texts))
     print_outputs(out, t0)
     return report
 

@@ -25,7 +25,7 @@ from .model import Model
 
 FAMILIES = ("shared", "local", "full", "sparse")
 HEADS = ("dense", "gap", "sites")
-INITS = ("variance", "glorot")
+INITS = ("variance", "fan_in", "glorot")
 
 #: the factor on the Glorot/He scale that keeps the field's variance through a block with this
 #: activation: the marginal's slope at h = 0 is 1/4 for the binary ensemble (sigmoid), 1 for the
@@ -62,6 +62,12 @@ def _check_fit_defaults(fit_defaults):
         choice(fit_defaults["schedule"], "schedule", SCHEDULES)
 
 
+def _fan_in_factor(activation, fan_in, fan_out):
+    """Glorot's variance 2 / (fan_in + fan_out) -> the forward one, 1 / fan_in (LeCun 1998): the
+    factor sqrt((fan_in + fan_out) / (2 fan_in)); He's relu weights are already 2 / fan_in."""
+    return 1.0 if activation == "relu" else math.sqrt((fan_in + fan_out) / (2.0 * fan_in))
+
+
 def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, activation, dtype, seed,
                     init="glorot"):
     """One coupling layer of the given family and its output shape.
@@ -69,6 +75,8 @@ def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, act
     init "variance": the layer's Glorot/He weights times INIT_GAIN[activation] / sqrt(the mean
     fraction of a window inside the input), so that the field's variance is kept through depth
     even where most of a window lies on padding (a 3x3 window on 1x1 sites sees 1 tap of 9).
+    init "fan_in": the same with the forward variance 1 / fan_in in place of Glorot's
+    2 / (fan_in + fan_out) (larger where a block widens, as LeNet-5's do).
     """
     from . import FullCoupled, LocalConv1d, LocalConv2d, SharedConv1d, SharedConv2d, SparseCoupled
 
@@ -76,6 +84,7 @@ def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, act
     c_in = in_shape[0]
     geo = make_geometry(in_shape[1:], kernel, stride, padding, 1)
     out_shape = (out_channels,) + geo.out_sites
+    window = math.prod(geo.kernel)
     if family == "shared":
         cls = SharedConv1d if nd == 1 else SharedConv2d
         layer = cls(c_in, out_channels, kernel, stride=stride, padding=padding, activation=activation,
@@ -89,9 +98,13 @@ def _coupling_block(family, in_shape, out_channels, kernel, stride, padding, act
                               dtype=dtype, seed=seed, input_size=in_shape[1:])
     else:
         layer = FullCoupled(in_shape, out_shape, activation=activation, dtype=dtype, seed=seed)
-    if init == "variance":
+    if init in ("variance", "fan_in"):
         # full and sparse couplings have no padding: every input site in the fan-in is a real one
         scale = INIT_GAIN[activation] / math.sqrt(inside_fraction(geo) if family in ("shared", "local") else 1.0)
+        if init == "fan_in":
+            fans = ((math.prod(in_shape), math.prod(out_shape)) if family == "full"
+                    else (c_in * window, out_channels * window))
+            scale *= _fan_in_factor(activation, *fans)
         layer.params["J"] *= np.asarray(scale, dtype=layer.params["J"].dtype)
     return layer, out_shape
 
@@ -112,6 +125,29 @@ def default_channels(input_shape) -> tuple[int, ...]:
     return (16, 32) + (32,) * max(0, int(math.floor(math.log2(max(smallest, 8) / 8))))
 
 
+def pool_schedule(input_shape, channels, kernel_size=3, stride=1, padding="same", pool=2) -> list[bool]:
+    """Which blocks end with a pool: spread evenly over the blocks (like VGG's stages).
+
+    A stack can pool only as often as its sites allow (8 sites and width-2 pools: 3 times). With
+    no more blocks than that, every block pools; with more, the pools are spaced evenly and the
+    last block pools, so a deep stack keeps several sites in its middle blocks instead of ending
+    in a run of blocks on a single site (whose 3x3 windows see one tap of 9).
+    """
+    if pool is None or pool <= 1:
+        return [False] * len(channels)
+    shape, possible = tuple(input_shape), 0
+    for width in channels:  # how many pools fit: pool greedily after every block
+        geo = make_geometry(shape[1:], kernel_size, stride, padding, 1)
+        shape = (width,) + tuple(geo.out_sites)
+        if min(shape[1:]) >= pool:
+            shape = (width,) + tuple(s // pool for s in shape[1:])
+            possible += 1
+    depth = len(channels)
+    if depth <= possible:
+        return [True] * depth
+    return [(i + 1) * possible // depth > i * possible // depth for i in range(depth)]
+
+
 def _centring(activation, centring):
     """Whether blocks pass d - mu forward: by default for the binary ensemble (sigmoid) only."""
     if centring is None:
@@ -122,12 +158,13 @@ def _centring(activation, centring):
 
 
 def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=None, kernel_size=3, stride=1,
-          padding="same", pool=2, pool_mode="max", hidden=(), activation="sigmoid", centring=None, init="variance",
+          padding="same", pool=2, pool_mode="max", hidden=(), activation="sigmoid", centring=None, init=None,
           head="dense", head_kernel=None, preset=None, dtype=np.float32, seed=0, **fit_defaults) -> Model:
     """A classifier whose coupling blocks are all of one family.
 
-    Each entry of ``channels`` adds a block: a coupling, its activation, a pool when the sites allow,
-    and (for the sigmoid, by default) a :class:`Centring` that passes d - mu forward.
+    Each entry of ``channels`` adds a block: a coupling, its activation, a pool (spread evenly over
+    the blocks as far as the sites allow, see :func:`pool_schedule`), and (for the sigmoid, by
+    default) a :class:`Centring` that passes d - mu forward.
 
     Parameters
     ----------
@@ -143,15 +180,20 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=No
     kernel_size, stride, padding
         The window of every block; padding an int, pairs, "valid", "same", "full" or "circular".
     pool : int or None
-        Width of the max/avg pool after each block (None: no pool); ``pool_mode`` "max" or "avg".
+        Width of the max/avg pools between blocks (None: no pool); ``pool_mode`` "max" or "avg".
     hidden : tuple of int
         Fully coupled hidden layers of the head.
     activation : {"sigmoid", "tanh", "relu", "softplus", None}
         The blocks' activation; "sigmoid" is the binary ensemble's marginal.
     centring : bool, optional
         Pass d - mu forward after each block; None: for the sigmoid only.
-    init : {"variance", "glorot"}
-        "variance" scales the weights so that the field keeps its variance through depth.
+    init : {"variance", "fan_in", "glorot"}, optional
+        "variance" scales Glorot's weights by the marginal's inverse slope at h = 0 (and by the
+        window's share of real sites), so that the field keeps its variance through depth;
+        "fan_in" does the same from the forward variance 1 / fan_in (LeCun et al. 1998), larger
+        where a block widens; "glorot" leaves the layers' own weights. None: "fan_in" for the
+        LeNet-5 preset (its blocks widen 1 -> 6 -> 16 -> 120 channels), "variance" otherwise; both
+        chosen by experiments/trainability.py.
     head : {"dense", "gap", "sites"}
         Flatten then logits; the mean over sites of each channel (Lin et al. 2014) then logits; or a
         1-channel coupling (window ``head_kernel``) whose output sites are the classes.
@@ -168,7 +210,8 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=No
     """
     choice(coupling, "coupling", FAMILIES)
     choice(head, "head", HEADS)
-    choice(init, "init", INITS)
+    if init is not None:
+        choice(init, "init", INITS)
     dtype = check_dtype(dtype)
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) not in (2, 3):
         raise ValueError(f"input_shape: expected (C, L) or (C, H, W), got {input_shape!r}")
@@ -182,7 +225,9 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=No
     nd = len(input_shape) - 1
     if preset is not None:
         choice(preset, "preset", ("lenet5",))
-        return _lenet5(coupling, input_shape, n_classes, activation, centre, init, dtype, seed, fit_defaults)
+        return _lenet5(coupling, input_shape, n_classes, activation, centre, init or "fan_in", dtype, seed,
+                       fit_defaults)
+    init = init or "variance"
     if channels is None:
         channels = default_channels(input_shape)
     channels = channels if isinstance(channels, (tuple, list)) else (channels,)
@@ -192,12 +237,13 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=No
         pool = as_int(pool, "pool", 1)
     choice(pool_mode, "pool_mode", ("max", "avg"))
     seeds = iter(_seeds(seed, len(channels) + len(hidden) + 2))
+    pooled = pool_schedule(input_shape, channels, kernel_size, stride, padding, pool)
     layers, shape = [], input_shape
-    for width in channels:
+    for width, pooling in zip(channels, pooled):
         layer, shape = _coupling_block(coupling, shape, width, kernel_size, stride, padding, activation, dtype,
                                        next(seeds), init)
         layers.append(layer)
-        if pool is not None and pool > 1 and min(shape[1:]) >= pool:
+        if pooling and min(shape[1:]) >= pool:
             layers.append(_pool(nd, pool, pool_mode))
             shape = tuple(layers[-1].output_shape(shape))
         if centre:
@@ -231,12 +277,13 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=No
 
 
 def _hidden(features, width, activation, init, dtype, seed):
-    """A fully coupled hidden layer, its weights scaled by INIT_GAIN under init "variance"."""
+    """A fully coupled hidden layer, its weights scaled as in ``_coupling_block``."""
     from . import FullCoupled
 
     layer = FullCoupled(features, width, activation=activation, dtype=dtype, seed=seed)
-    if init == "variance":
-        layer.params["J"] *= np.asarray(INIT_GAIN[activation], dtype=layer.params["J"].dtype)
+    if init in ("variance", "fan_in"):
+        scale = INIT_GAIN[activation] * (_fan_in_factor(activation, features, width) if init == "fan_in" else 1.0)
+        layer.params["J"] *= np.asarray(scale, dtype=layer.params["J"].dtype)
     return layer
 
 

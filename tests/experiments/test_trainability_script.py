@@ -21,7 +21,8 @@ def load_script():
 def test_trainability_records_figures_and_resume(tmp_path):
     script = load_script()
     args = ["--out", str(tmp_path), "--no-progress", "--ensembles", "binary,centred", "--inits", "glorot,variance",
-            "--depths", "2,3", "--canvases", "8", "--seeds", "2", "--epochs", "2", "--n-train", "200"]
+            "--models", "stack", "--depths", "2,3", "--canvases", "8", "--seeds", "2", "--epochs", "2",
+            "--n-train", "200"]
     report = script.main(args)
     on_disk = json.loads((tmp_path / "results.json").read_text())
     records = on_disk["records"]
@@ -53,3 +54,16 @@ def test_trainability_records_figures_and_resume(tmp_path):
     again = script.main(args)
     assert [os.stat(p).st_mtime_ns for p in cells] == stamps
     assert [r["test_accuracy"] for r in again["records"]] == [r["test_accuracy"] for r in records]
+
+
+def test_trainability_lenet_cells(tmp_path):
+    """--models lenet5: one LeNet-5 cell per ensemble x init x seed, on the 8x8 digits, in the table and figure."""
+    script = load_script()
+    report = script.main(["--out", str(tmp_path), "--no-progress", "--ensembles", "centred", "--inits",
+                          "variance,fan_in", "--models", "lenet5", "--seeds", "1", "--epochs", "1", "--n-train", "200"])
+    records = report["records"]
+    assert [(r["model"], r["init"], r["canvas"], r["depth"]) for r in records] == [
+        ("lenet5", "variance", 8, 3), ("lenet5", "fan_in", 8, 3)]
+    assert all(len(r["grad_norm_init"]) == 5 for r in records)  # C1, C3, C5, F6, logits
+    assert {s["model"] for s in report["summary"]} == {"lenet5"}
+    assert (tmp_path / "trainability.png").read_bytes()[:8] == PNG

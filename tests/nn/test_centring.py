@@ -570,7 +570,7 @@ def test_variance_init_scales_glorot_by_gain_over_sqrt_inside_fraction(family):
     var = hc.models.build(family, **arch)
     glo = hc.models.build(family, **arch, init="glorot")
     assert len(var.layers) == len(glo.layers)
-    expected_sites = [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]
+    expected_sites = [(8, 8), (8, 8), (4, 4), (4, 4), (2, 2)]  # 3 pools spread over 5 blocks
     ratios, seen = [], []
     for layer, twin, in_shape in zip(var.layers, glo.layers, var.shapes[:-1]):
         assert type(layer) is type(twin)
@@ -590,7 +590,7 @@ def test_variance_init_scales_glorot_by_gain_over_sqrt_inside_fraction(family):
         if "b" in layer.params:
             np.testing.assert_array_equal(layer.params["b"], twin.params["b"])
     assert seen == expected_sites
-    assert ratios[3] == pytest.approx(12.0) and ratios[4] == pytest.approx(12.0)  # 4 / sqrt(1/9)
+    assert ratios[4] == pytest.approx(6.0)  # 4 / sqrt((2/3)^2): 4 of 6 taps per axis inside on 2x2 sites
     assert ratios[0] == pytest.approx(4.0 * 24 / 22)  # (22/24)^2 of 8x8 'same' taps are inside
 
 
@@ -601,8 +601,8 @@ def test_variance_init_other_activations_and_full_family():
         glo = hc.models.build("shared", **arch, activation=activation, init="glorot")
         last_block = [l for l in var.layers if isinstance(l, SharedConv2d)][-1]
         twin = [l for l in glo.layers if isinstance(l, SharedConv2d)][-1]
-        assert var.shapes[var.layers.index(last_block)][1:] == (1, 1)
-        np.testing.assert_allclose(last_block.params["J"] / twin.params["J"], gain * 3.0, rtol=1e-12)
+        assert var.shapes[var.layers.index(last_block)][1:] == (2, 2)
+        np.testing.assert_allclose(last_block.params["J"] / twin.params["J"], gain * 1.5, rtol=1e-12)
     var = hc.models.build("full", **arch)
     glo = hc.models.build("full", **arch, init="glorot")
     couplings = [(a, b) for a, b in zip(var.layers, glo.layers) if "J" in a.params]
@@ -613,7 +613,7 @@ def test_variance_init_other_activations_and_full_family():
 
 def test_variance_init_on_an_avg_pool_lenet():
     """LeNet-5's blocks (5x5 windows, padding only on the first) under both inits."""
-    var = hc.models.build("shared", (1, 8, 8), 10, preset="lenet5", dtype=np.float64, seed=0)
+    var = hc.models.build("shared", (1, 8, 8), 10, preset="lenet5", dtype=np.float64, seed=0, init="variance")
     glo = hc.models.build("shared", (1, 8, 8), 10, preset="lenet5", dtype=np.float64, seed=0, init="glorot")
     assert any(isinstance(layer, AvgPool2d) for layer in var.layers)
     convs = [(a, b, s) for a, b, s in zip(var.layers, glo.layers, var.shapes[:-1]) if isinstance(a, SharedConv2d)]
@@ -622,3 +622,36 @@ def test_variance_init_on_an_avg_pool_lenet():
         frac = brute_inside_fraction(shape[1:], a.kernel_size, a.stride, pads_of(a, shape[1:]))
         np.testing.assert_allclose(a.params["J"] / b.params["J"], 4.0 / math.sqrt(frac), rtol=1e-12)
     assert convs[0][2][1:] == (8, 8) and pads_of(convs[0][0], (8, 8)) == ((12, 12), (12, 12))
+
+
+def test_fan_in_init_is_the_lenet_default_and_keeps_the_forward_variance():
+    """init "fan_in": Glorot's 2 / (fan_in + fan_out) -> 1 / fan_in on top of "variance" (4 / sqrt(inside))."""
+    fan = hc.models.build("shared", (1, 8, 8), 10, preset="lenet5", dtype=np.float64, seed=0)
+    var = hc.models.build("shared", (1, 8, 8), 10, preset="lenet5", dtype=np.float64, seed=0, init="variance")
+    assert fan.meta["arch"]["init"] == "fan_in" and var.meta["arch"]["init"] == "variance"
+    pairs = [(a, b) for a, b in zip(fan.layers, var.layers) if "J" in a.params]
+    # C1 1->6, C3 6->16, C5 16->120 (5x5 windows: fans c * 25), F6 120->84, logits 84->10
+    fans = [(25, 150), (150, 400), (400, 3000), (120, 84)]
+    for (a, b), (fan_in, fan_out) in zip(pairs, fans):
+        np.testing.assert_allclose(a.params["J"] / b.params["J"], math.sqrt((fan_in + fan_out) / (2 * fan_in)),
+                                   rtol=1e-12)
+    np.testing.assert_array_equal(pairs[-1][0].params["J"], pairs[-1][1].params["J"])  # the logits: untouched
+    # C5's 5x5 window covers its 5x5 input: its field is a dot product, and under "fan_in" its
+    # variance over unit-variance inputs is the sigmoid's gain^2 = 16 (Glorot's would be 16 * 800 / 3400)
+    x = np.random.default_rng(0).standard_normal((2048, 400))
+    h = x @ pairs[2][0].params["J"].reshape(120, 400).T
+    assert np.var(h) == pytest.approx(16.0, rel=0.1)
+    assert np.var(x @ pairs[2][1].params["J"].reshape(120, 400).T) == pytest.approx(16.0 * 800 / 3400, rel=0.1)
+
+
+def test_fan_in_init_for_relu_is_he_and_for_stacks_is_opt_in():
+    arch = dict(input_shape=(1, 8, 8), n_classes=10, channels=(8, 16), dtype=np.float64, seed=4)
+    for a, b in zip(hc.models.build("shared", **arch, activation="relu", init="fan_in").layers,
+                    hc.models.build("shared", **arch, activation="relu", init="variance").layers):
+        if "J" in a.params:
+            np.testing.assert_array_equal(a.params["J"], b.params["J"])  # He's weights are already 2 / fan_in
+    assert hc.models.build("shared", **arch).meta["arch"]["init"] == "variance"
+    fan = [layer for layer in hc.models.build("shared", **arch, init="fan_in").layers if "J" in layer.params]
+    var = [layer for layer in hc.models.build("shared", **arch).layers if "J" in layer.params]
+    np.testing.assert_allclose(fan[1].params["J"] / var[1].params["J"], math.sqrt((72 + 144) / (2 * 72)),
+                               rtol=1e-12)

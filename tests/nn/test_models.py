@@ -184,3 +184,34 @@ def test_summary_is_a_compact_table(kwargs):
     assert f"total: {model.n_params:,} parameters" in lines[-1]
     assert "SharedConv" in text or "LocalConv" in text
     assert "dtype" not in text and "seed" not in text
+
+
+# ---------------------------------------------------------------- where the pools go
+
+
+@pytest.mark.parametrize("input_shape, depth, expected", [
+    ((1, 8, 8), 2, [True, True]),
+    ((1, 8, 8), 3, [True, True, True]),
+    ((1, 8, 8), 4, [False, True, True, True]),
+    ((1, 8, 8), 8, [False, False, True, False, False, True, False, True]),
+    ((1, 16, 16), 8, [False, True, False, True, False, True, False, True]),
+    ((1, 40), 8, [False, True, False, True, True, False, True, True]),
+])
+def test_pool_schedule_spreads_the_pools_and_ends_with_one(input_shape, depth, expected):
+    assert hc.models.pool_schedule(input_shape, (16,) * depth) == expected
+
+
+def test_pool_schedule_matches_the_built_stack():
+    """As many pools as the sites allow (greedy count), never a pool on fewer sites than its width."""
+    for input_shape in ((1, 8, 8), (1, 16, 16), (1, 32, 32), (1, 40)):
+        for depth in range(1, 10):
+            model = hc.models.build("shared", input_shape, 10, channels=(4,) * depth)
+            pools = [i for i, layer in enumerate(model.layers) if type(layer).__name__.startswith("MaxPool")]
+            sites = min(input_shape[1:])
+            possible = 0
+            while sites >= 2 and possible < depth:
+                sites, possible = sites // 2, possible + 1
+            assert len(pools) == possible
+            assert sum(hc.models.pool_schedule(input_shape, (4,) * depth)) == possible
+            assert all(min(model.shapes[i][1:]) >= 2 for i in pools)
+    assert hc.models.pool_schedule((1, 8, 8), (16, 16), pool=None) == [False, False]

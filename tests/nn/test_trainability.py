@@ -6,9 +6,10 @@ variance-keeping initialisation; see experiments/trainability.py for the factors
 about 0.01 (an 8-block run by up to 0.1). The tests fix the batch order (``seed=0``) so that they
 are reproducible on a machine, and their bounds sit below the spread measured over batch orders
 and seeds, so that they fail at chance level or a partial stall, not on one order's luck (other
-CPUs round differently): LeNet-5 measured 0.95-0.976, 8 blocks 0.82-0.96 (the uncentred or
-Glorot-initialised stacks: 0.10-0.38), 4 blocks 0.97-0.99, the 16x16 canvas 0.94-0.95, the 32x32
-canvas 0.90-0.93, MNIST-1D 0.94-0.96.
+CPUs round differently): LeNet-5 measured 0.96-0.99 over 10 seeds (mean 0.979; 0.971 with the
+"variance" init), 8 blocks 0.97-0.99 with the pools spread over the blocks (0.88-0.94 with a pool
+after each of the first 3 blocks; the uncentred or Glorot-initialised stacks: 0.10-0.38), 4 blocks
+0.97-0.99, the 16x16 canvas 0.94-0.95, the 32x32 canvas 0.90-0.93, MNIST-1D 0.94-0.96.
 """
 
 import numpy as np
@@ -48,7 +49,7 @@ def test_short_fit_leaves_chance_level(digits):
 @pytest.mark.slow
 def test_lenet5_on_digits(digits):
     _, _, accuracy = _fit_score(digits, coupling="shared", preset="lenet5")
-    assert accuracy >= 0.92
+    assert accuracy >= 0.95
 
 
 @pytest.mark.slow
@@ -59,7 +60,7 @@ def test_default_shared_model_on_a_canvas(canvas):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("depth, bound", [(4, 0.95), (8, 0.7)])
+@pytest.mark.parametrize("depth, bound", [(4, 0.95), (8, 0.93)])
 def test_deep_shared_stacks_on_digits(digits, depth, bound):
     _, _, accuracy = _fit_score(digits, coupling="shared", channels=(16,) * depth)
     assert accuracy >= bound
