@@ -52,6 +52,16 @@ def _layer_list(layers, name: str, allow_empty: bool) -> list:
     return out
 
 
+def iter_layers(layers):
+    """Every layer of ``layers`` in forward order, each container followed by its own layers (F
+    before the shortcut, branches in order), recursively: e.g. the norms of every coupling's
+    gradient are ``[norm(l.grads["J"]) for l in iter_layers(model.layers) if "J" in l.params]``."""
+    for layer in layers:
+        yield layer
+        if isinstance(layer, _Container):
+            yield from iter_layers(inner for _, _, inner in layer.layers_by_path)
+
+
 def _run_shapes(layers, shape, name):
     """Per-sample shapes through a list of layers: [shape_in, after layer 0, ...]."""
     shapes = [tuple(shape)]

@@ -1,6 +1,8 @@
 """The classic presets of seed 002: "vgg", "resnet", "inception" for every family and input kind;
 their structure (stages, shortcuts, branches), the skips switch, and training on digits."""
 
+import io
+
 import numpy as np
 import pytest
 
@@ -14,10 +16,9 @@ PRESETS = ["vgg", "resnet", "inception"]
 
 def walk(layers):
     """Every layer, containers' layers included."""
-    for layer in layers:
-        yield layer
-        if isinstance(layer, (nn.Residual, nn.Concat)):
-            yield from walk(inner for _, _, inner in layer.layers_by_path)
+    from hamiltonian_cnn.nn.containers import iter_layers
+
+    return iter_layers(layers)
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -67,6 +68,13 @@ def test_resnet_structure_and_skips_switch():
     assert plain.name.endswith("noskips")
     deep = build("shared", (1, 8, 8), 10, preset="resnet", channels=(16,) * 8)
     assert sum(isinstance(layer, nn.Residual) for layer in deep.layers) == 8
+    # all_layers reaches the couplings inside the blocks: the stem, 2 per block, the head
+    couplings = [layer for layer in deep.all_layers() if "J" in layer.params]
+    assert len(couplings) == 1 + 2 * 8 + 1
+    plain_deep = build("shared", (1, 8, 8), 10, preset="resnet", channels=(16,) * 8, skips=False)
+    assert [type(c) for c in couplings] == [type(layer) for layer in plain_deep.all_layers() if "J" in layer.params]
+    text = deep.summary(file=io.StringIO())
+    assert "Residual(F 4 layers + x)" in text
     with pytest.raises(ValueError, match="skips"):
         build("shared", (1, 8, 8), 10, preset="vgg", skips=False)
     with pytest.raises(TypeError, match="skips"):
