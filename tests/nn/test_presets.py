@@ -125,3 +125,16 @@ def test_presets_train_on_digits_with_defaults(preset, bound):
     model = build("shared", (1, 8, 8), 10, preset=preset)
     model.fit(X, y, seed=0, progress=False)
     assert model.score(Xt, yt) >= bound
+
+
+@pytest.mark.slow
+def test_a_deep_resnet_needs_its_skips():
+    # 16 residual blocks (33 couplings) of the binary ensemble on digits, 5 epochs: measured over
+    # seeds 0, 1, 2 the training accuracy of the last epoch is 0.98-0.995 with the skips and
+    # 0.30-0.35 without them (chance 0.10); at 30 epochs the test accuracy is 0.996 against 0.27 (seed 0)
+    X, y, _, _ = hc.data.load("digits")
+    last = {}
+    for skips in (True, False):
+        model = build("shared", (1, 8, 8), 10, preset="resnet", channels=(16,) * 16, skips=skips)
+        last[skips] = model.fit(X, y, epochs=5, seed=0, progress=False)["accuracy"][-1]
+    assert last[True] >= 0.9 and last[False] <= 0.6, last
