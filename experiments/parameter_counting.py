@@ -462,9 +462,11 @@ def parse_args(argv=None):
     if not 5 <= args.small_side <= 40:
         p.error(f"--small-side: expected 5..40 (the full coupling is built densely), got {args.small_side}")
     families = [f for f in args.accuracy_families.split(",") if f]
-    if not families or set(families) - set(PRESET_FAMILIES) or args.accuracy_seeds < 0:
-        p.error(f"--accuracy-families: expected names of {PRESET_FAMILIES}, got {args.accuracy_families!r}; "
-                "--accuracy-seeds >= 0")
+    if not families or set(families) - set(PRESET_FAMILIES):
+        p.error(f"--accuracy-families: expected comma-separated names of {PRESET_FAMILIES}, got "
+                f"{args.accuracy_families!r}")
+    if args.accuracy_seeds < 0:
+        p.error(f"--accuracy-seeds: expected 0 or more fits, got {args.accuracy_seeds}")
     args.accuracy_families = families
     check_cli_args(p, args)
     return args
