@@ -397,6 +397,10 @@ def inception_module(coupling, shape, width, activation, centre, dtype, seeds, i
     from .containers import Concat
 
     nd = len(shape) - 1
+    if coupling == "sparse" and 5 ** nd > math.prod(shape[1:]):
+        raise ValueError(f"coupling: 'sparse' draws as many distinct input sites as a window holds, {5 ** nd} for the "
+                         f"5-wide branch of an Inception module, but this module's input {shape} has only "
+                         f"{math.prod(shape[1:])} sites; give fewer stages (channels) or a larger input")
     w = inception_widths(width)
     branches = []
     b1, _ = _conv_layers(coupling, shape, w["1x1"], 1, activation, False, dtype, next(seeds), init)
