@@ -7,7 +7,8 @@ torch is an optional extra (``pip install hamiltonian_cnn[torch]``); it is impor
 these functions is called. ``to_torch`` maps every layer of the package except SpatialPyramidPool:
 shared couplings become ``Conv1d/Conv2d`` (padding, including circular and uneven padding, done by
 ``F.pad`` in front), local couplings an unfold-based module (one window per site), sparse couplings a
-gather, full couplings ``Linear``, Centring a subtraction of its frozen offsets. ``from_torch`` maps
+gather, full couplings ``Linear``, Centring a subtraction of its frozen offsets, Residual and Concat a
+sum and a concatenation of the mapped layers. ``from_torch`` maps
 ``Conv1d/Conv2d`` (zero padding), ``Linear``, max and average pools, ``Flatten`` and the activations
 that follow a coupling (Sigmoid, Tanh, ReLU, Softplus), and refuses anything else by name.
 """
@@ -20,6 +21,7 @@ from .nn import (
     AvgPool1d,
     AvgPool2d,
     Centring,
+    Concat,
     ConvTranspose1d,
     ConvTranspose2d,
     Flatten,
@@ -29,6 +31,7 @@ from .nn import (
     LocalConv2d,
     MaxPool1d,
     MaxPool2d,
+    Residual,
     SharedConv1d,
     SharedConv2d,
     SparseCoupled,
@@ -142,7 +145,27 @@ def _modules():
         def forward(self, x):
             return x.flatten(2).mean(dim=2)
 
-    return torch, Pad, Centre, Local, Sparse, Dense, GlobalMean
+    class Sum(torch.nn.Module):
+        """A Residual: F(x) + shortcut(x), the shortcut the identity when only F is given."""
+
+        def __init__(self, F, shortcut=None):
+            super().__init__()
+            self.F, self.shortcut = F, shortcut
+
+        def forward(self, x):
+            return self.F(x) + (x if self.shortcut is None else self.shortcut(x))
+
+    class Join(torch.nn.Module):
+        """A Concat: the branches on the same x, joined along channels."""
+
+        def __init__(self, *branches):
+            super().__init__()
+            self.branches = torch.nn.ModuleList(branches)
+
+        def forward(self, x):
+            return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+    return torch, Pad, Centre, Local, Sparse, Dense, GlobalMean, Sum, Join
 
 
 def to_torch(model: Model):
@@ -161,10 +184,17 @@ def to_torch(model: Model):
     """
     if not isinstance(model, Model):
         raise TypeError(f"model: expected a hamiltonian_cnn Model, got {type(model).__name__}")
-    torch, Pad, Centre, Local, Sparse, Dense, GlobalMean = _modules()
+    torch = _torch()
     dtype = torch.float32 if np.dtype(model.dtype) == np.float32 else torch.float64
+    module = _sequential(model.layers, model.shapes, dtype, "model: layer ")
+    return module.to(dtype).eval()
+
+
+def _sequential(layers, shapes, dtype, where):
+    """torch.nn.Sequential of the modules of ``layers`` (per-sample ``shapes`` [in, after 0, ...])."""
+    torch, Pad, Centre, Local, Sparse, Dense, GlobalMean, Sum, Join = _modules()
     parts = []
-    for i, (layer, shape_in, shape_out) in enumerate(zip(model.layers, model.shapes[:-1], model.shapes[1:])):
+    for i, (layer, shape_in, shape_out) in enumerate(zip(layers, shapes[:-1], shapes[1:])):
         if isinstance(layer, (ConvTranspose1d, ConvTranspose2d)):
             layer = full_layer(layer, shape_in, shape_out)  # the adjoint coupling, written as J_{IJ,ij}
         if isinstance(layer, (SharedConv1d, SharedConv2d)):
@@ -195,7 +225,7 @@ def to_torch(model: Model):
             pads = [p for p, q in geo.padding]
             if any(p != q for p, q in geo.padding) or (isinstance(layer, (AvgPool1d, AvgPool2d))
                                                        and any(pads) and not layer.count_include_pad):
-                raise ValueError(f"model: layer {i} {layer!r} pads unevenly; torch pools pad evenly")
+                raise ValueError(f"{where}{i} {layer!r} pads unevenly; torch pools pad evenly")
             if isinstance(layer, (MaxPool1d, MaxPool2d)):
                 cls = torch.nn.MaxPool1d if layer.nd == 1 else torch.nn.MaxPool2d
                 parts.append(cls(layer.kernel_size, layer.stride, padding=tuple(pads)))
@@ -209,10 +239,13 @@ def to_torch(model: Model):
             parts.append(torch.nn.Flatten())
         elif isinstance(layer, Centring):
             parts.append(Centre(layer.state["mu"].copy()))
+        elif isinstance(layer, (Residual, Concat)):
+            inner = [_sequential(sub, sub_shapes, dtype, f"{where}{i}, {name} layer ")
+                     for name, sub, sub_shapes in layer.sequence_shapes(shape_in)]
+            parts.append(Sum(*inner) if isinstance(layer, Residual) else Join(*inner))
         else:
-            raise ValueError(f"model: layer {i} ({type(layer).__name__}) has no torch counterpart here")
-    module = torch.nn.Sequential(*[p for p in parts if not isinstance(p, torch.nn.Identity)])
-    return module.to(dtype).eval()
+            raise ValueError(f"{where}{i} ({type(layer).__name__}) has no torch counterpart here")
+    return torch.nn.Sequential(*[p for p in parts if not isinstance(p, torch.nn.Identity)])
 
 
 _ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "ReLU": "relu", "Softplus": "softplus"}

@@ -4,6 +4,7 @@
     python papers/build.py --results path/to/results.json
     python papers/build.py --trainability path/to/results.json   # experiments/trainability.py -> §6.1
     python papers/build.py --relax R.json --locality L.json       # relax_coupling / learned_locality -> §8.2
+    python papers/build.py --counting path/to/results.json       # parameter_counting -> §7's classic networks
 
 Copies results.json to papers/data/ and its figures to papers/figures/, then rewrites the text
 between the ``results:begin`` / ``results:end`` markers with tables and a discussion computed from
@@ -28,6 +29,7 @@ TRAIN_BEGIN, TRAIN_END = "<!-- trainability:begin -->", "<!-- trainability:end -
 TRAIN_FIGURES = ("trainability.png", "trainability_gradients.png")
 RELAX_BEGIN, RELAX_END = "<!-- relax:begin -->", "<!-- relax:end -->"
 LOCALITY_BEGIN, LOCALITY_END = "<!-- locality:begin -->", "<!-- locality:end -->"
+CLASSIC_BEGIN, CLASSIC_END = "<!-- classic:begin -->", "<!-- classic:end -->"
 
 
 def _copy(src: str, dst: str) -> None:
@@ -462,6 +464,57 @@ def render_locality(report: dict, figure_dir: str = "figures") -> str:
     return "\n".join(lines)
 
 
+def render_classic(report: dict) -> str:
+    """§7's classic networks from parameter_counting.py: stacked 3x3 windows against one large one,
+    the Inception bottleneck, and every preset's parameters per family with its accuracy on digits."""
+    classic = report["classic"]
+    lines = [_provenance_line(report, "--counting"), ""]
+    for r in classic["stacked_windows"]:
+        agree = ("the recursion and the impulse response agree" if r["match"]
+                 else "the recursion and the impulse response DISAGREE")
+        sizes = "×".join(map(str, r["rf_impulse_stack"]))
+        single = "×".join(map(str, r["rf_impulse_single"]))
+        c = r["channels"][-1]
+        lines.append(f"- {r['stack']} couplings see {r['rf_recursion_stack']}×{r['rf_recursion_stack']} input sites "
+                     f"by (14) and {sizes} by the response of the package's layers to an impulse, one {r['single']} "
+                     f"coupling {single} ({agree}); their weights are {r['ratio_formula']} = {r['ratio']:.1%} of "
+                     f"the single window's ({c['stack_weights']:,} against {c['single_weights']:,} for C = {c['C']}).")
+    b = classic["inception_bottleneck"]
+    m = b["module"]
+    lines += ["", f"An Inception module's 1×1 bottleneck (Szegedy et al.'s module 3a: {m['in_channels']} channels in, "
+              f"{m['sites']}×{m['sites']} sites). A k×k branch C → K read through a 1×1 reduction to r channels "
+              "costs C r + k² r K weights instead of k² C K, a ratio r/C + r/(k² K); every weight is used once per "
+              "output site, so the multiply-adds shrink by the same ratio:", "",
+              "| branch | direct weights | with the 1×1 | ratio | multiply-adds direct | with the 1×1 |",
+              "|---|---|---|---|---|---|"]
+    for r in b["branches"]:
+        lines.append(f"| {r['kernel']}×{r['kernel']}, {r['in']} → {r['reduce']} → {r['out']} | "
+                     f"{r['direct_weights']:,} | {r['bottleneck_weights']:,} | {r['ratio']:.3f} | "
+                     f"{r['direct_mult_adds']:,} | {r['bottleneck_mult_adds']:,} |")
+    lines += ["", f"Both branches together keep {b['ratio_both_branches']:.1%} of the weights and multiply-adds.", ""]
+    counts = classic["preset_params"]
+    families = ["shared", "local", "full", "sparse"]
+    lines += ["Parameters of each preset of `build` per family (full couplings above 5 M counted by formula "
+              "from the shapes, not built; – where the family cannot build it):", "",
+              "| input | preset | " + " | ".join(families) + " |", "|---|---|" + "---|" * len(families)]
+    for key in dict.fromkeys(k.rsplit("/", 1)[0] for k in counts):
+        data, preset = key.split("/")
+        cells = [("–" if counts[f"{key}/{f}"]["n_params"] is None else f"{counts[f'{key}/{f}']['n_params']:,}")
+                 for f in families]
+        lines.append(f"| {data} | {preset} | " + " | ".join(cells) + " |")
+    acc = classic.get("preset_accuracy") or {}
+    if acc:
+        settings = classic["preset_accuracy_settings"]
+        lines += ["", f"Test accuracy on digits with the defaults of `build` and `fit` (epochs: {settings['epochs']}), "
+                  f"one fit per batch-order seed {settings['seeds']} (chance is 0.10):", "",
+                  "| preset | family | parameters | accuracy per seed | mean |", "|---|---|---|---|---|"]
+        for key, r in acc.items():
+            preset, family = key.split("/")
+            lines.append(f"| {preset} | {family} | {r['n_params']:,} | "
+                         + ", ".join(f"{a:.3f}" for a in r["test_accuracy"]) + f" | {r['mean']:.3f} |")
+    return "\n".join(lines)
+
+
 def install(path: str, paper: str, data_name: str, figures, require_figures: bool = False):
     """Copy a results.json to papers/data/<data_name> and the figures beside it to papers/figures/;
     returns the report and the paper's folder. A missing figure is skipped, or refused when
@@ -524,17 +577,21 @@ def main(argv=None):
                    help="a results.json of experiments/relax_coupling.py: rewrite §8.2's relaxation part")
     p.add_argument("--locality", default=None, metavar="RESULTS",
                    help="a results.json of experiments/learned_locality.py: rewrite §8.2's locality part")
+    p.add_argument("--counting", default=None, metavar="RESULTS",
+                   help="a results.json of experiments/parameter_counting.py: rewrite §7's classic networks")
     args = p.parse_args(argv)
     for option, data_name, figures, begin, end, fn in (
             ("relax", "relax_coupling.json", ("relaxation.png",), RELAX_BEGIN, RELAX_END, render_relax),
             ("locality", "learned_locality.json", ("receptive_fields.png",), LOCALITY_BEGIN, LOCALITY_END,
-             render_locality)):
+             render_locality),
+            ("counting", "parameter_counting.json", ("parameters_vs_side.png",), CLASSIC_BEGIN, CLASSIC_END,
+             render_classic)):
         path = getattr(args, option)
         if path is not None:
             if not os.path.exists(path):
                 p.error(f"--{option}: no file {path!r}")
             build_section(path, args.paper, data_name, figures, begin, end, fn)
-    if args.relax is not None or args.locality is not None:
+    if args.relax is not None or args.locality is not None or args.counting is not None:
         return
     if args.trainability is not None:
         if not os.path.exists(args.trainability):

@@ -127,3 +127,29 @@ def test_build_writes_the_relaxation_and_locality_sections(tmp_path):
     original = (ROOT / "papers" / "hamiltonian_cnn.md").read_text()
     assert text.split("<!-- relax:begin -->")[0] == original.split("<!-- relax:begin -->")[0]
     assert text.split("<!-- locality:end -->")[1] == original.split("<!-- locality:end -->")[1]
+
+
+def test_build_writes_the_classic_networks_section(tmp_path):
+    counting = load(ROOT / "experiments" / "parameter_counting.py", "counting_for_build")
+    counting.main(["--quick", "--no-progress", "--out", str(tmp_path / "counting")])
+    report = _clean(tmp_path / "counting")
+    paper = tmp_path / "paper" / "hamiltonian_cnn.md"
+    paper.parent.mkdir()
+    shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
+    build = load(ROOT / "papers" / "build.py", "paper_build_classic")
+    build.main(["--counting", str(tmp_path / "counting" / "results.json"), "--paper", str(paper)])
+    text = paper.read_text()
+    section = text.split("<!-- classic:begin -->")[1].split("<!-- classic:end -->")[0]
+    assert "27/49 = 55.1%" in section and "18/25 = 72.0%" in section
+    assert "3 x 3x3 couplings see 7×7 input sites by (14) and 7×7 by the response" in section
+    assert "the recursion and the impulse response agree" in section
+    five = report["classic"]["inception_bottleneck"]["branches"][1]
+    assert f"| {five['direct_weights']:,} | {five['bottleneck_weights']:,} | {five['ratio']:.3f} |" in section
+    vgg = report["classic"]["preset_params"]["digits/vgg/shared"]["n_params"]
+    assert f"| digits | vgg | {vgg:,} |" in section
+    acc = report["classic"]["preset_accuracy"]["resnet/shared"]
+    assert f"| resnet | shared | {acc['n_params']:,} | {acc['test_accuracy'][0]:.3f} |" in section
+    assert (paper.parent / "data" / "parameter_counting.json").exists()
+    original = (ROOT / "papers" / "hamiltonian_cnn.md").read_text()
+    assert text.split("<!-- classic:begin -->")[0] == original.split("<!-- classic:begin -->")[0]
+    assert text.split("<!-- classic:end -->")[1] == original.split("<!-- classic:end -->")[1]

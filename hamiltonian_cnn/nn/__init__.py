@@ -6,6 +6,7 @@ Every layer follows :class:`Layer`: ``forward(x)``, ``backward(dy) -> dx``, ``pa
 
 from .base import Layer
 from .centring import Centring
+from .containers import Concat, Residual
 from .conv import SharedConv1d, SharedConv2d
 from .coupling import ACTIVATIONS
 from .full import FullCoupled
@@ -20,7 +21,7 @@ __all__ = [
     "SharedConv1d", "SharedConv2d", "LocalConv1d", "LocalConv2d", "FullCoupled", "SparseCoupled",
     "ConvTranspose1d", "ConvTranspose2d",
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "GlobalAvgPool", "SpatialPyramidPool",
-    "Flatten", "Centring",
+    "Flatten", "Centring", "Residual", "Concat",
 ]
 
 from .losses import binary_cross_entropy, softmax_cross_entropy  # noqa: E402

@@ -22,8 +22,10 @@ from .._checks import as_int, check_dtype, choice
 from ..physics.formulas import inside_fraction, make_geometry
 from .centring import Centring
 from .model import Model
+from .pool import MaxPool1d, MaxPool2d
 
 FAMILIES = ("shared", "local", "full", "sparse")
+PRESETS = ("lenet5", "vgg", "resnet", "inception")
 HEADS = ("dense", "gap", "sites")
 INITS = ("variance", "fan_in", "glorot")
 
@@ -159,7 +161,8 @@ def _centring(activation, centring):
 
 def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=None, kernel_size=3, stride=1,
           padding="same", pool=2, pool_mode="max", hidden=(), activation="sigmoid", centring=None, init=None,
-          head="dense", head_kernel=None, preset=None, dtype=np.float32, seed=0, **fit_defaults) -> Model:
+          head="dense", head_kernel=None, preset=None, skips=True, dtype=np.float32, seed=0,
+          **fit_defaults) -> Model:
     """A classifier whose coupling blocks are all of one family.
 
     Each entry of ``channels`` adds a block: a coupling, its activation, a pool (spread evenly over
@@ -197,8 +200,18 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=No
     head : {"dense", "gap", "sites"}
         Flatten then logits; the mean over sites of each channel (Lin et al. 2014) then logits; or a
         1-channel coupling (window ``head_kernel``) whose output sites are the classes.
-    preset : {"lenet5"}, optional
-        LeCun et al.'s C1-S2-C3-S4-C5-F6 stack (inputs padded up to 32 sites).
+    preset : {"lenet5", "vgg", "resnet", "inception"}, optional
+        "lenet5": LeCun et al.'s C1-S2-C3-S4-C5-F6 stack (inputs padded up to 32 sites). The classic
+        networks of seed 002, small enough for digits, MNIST-1D and a 32x32 canvas (see
+        :func:`classic_channels`; ``channels`` overrides the widths, each run of equal widths is a
+        stage that ends with a pool): "vgg" stacks of 3x3 couplings (Simonyan & Zisserman 2015) and a
+        dense head; "resnet" a 3x3 stem and residual blocks y = F(x) + x, F two 3x3 couplings, a 1x1
+        shortcut where the width changes (He et al. 2016), global average pool and logits;
+        "inception" a 3x3 stem and Inception modules (1x1 | 1x1-3x3 | 1x1-5x5 | pool-1x1, joined
+        along channels; Szegedy et al. 2015), global average pool and logits.
+    skips : bool
+        False builds preset "resnet" without its shortcuts: the same couplings in a plain stack (the
+        control for what the skips buy in depth).
     dtype, seed
         Float type of the parameters; seed of every layer's initialisation.
     **fit_defaults
@@ -223,10 +236,17 @@ def build(coupling="shared", input_shape=(1, 8, 8), n_classes=10, *, channels=No
     _check_fit_defaults(fit_defaults)
     centre = _centring(activation, centring)
     nd = len(input_shape) - 1
+    if not isinstance(skips, (bool, np.bool_)):
+        raise TypeError(f"skips: expected True or False, got {skips!r}")
+    if not skips and preset != "resnet":
+        raise ValueError(f"skips: False removes the shortcuts of preset='resnet'; got preset={preset!r}")
     if preset is not None:
-        choice(preset, "preset", ("lenet5",))
-        return _lenet5(coupling, input_shape, n_classes, activation, centre, init or "fan_in", dtype, seed,
-                       fit_defaults)
+        choice(preset, "preset", PRESETS)
+        if preset == "lenet5":
+            return _lenet5(coupling, input_shape, n_classes, activation, centre, init or "fan_in", dtype, seed,
+                           fit_defaults)
+        return _classic(preset, coupling, input_shape, n_classes, channels, activation, centre, init or "variance",
+                        bool(skips), dtype, seed, fit_defaults)
     init = init or "variance"
     if channels is None:
         channels = default_channels(input_shape)
@@ -314,4 +334,124 @@ def _lenet5(coupling, input_shape, n_classes, activation, centre, init, dtype, s
     meta = {"coupling": coupling, "arch": {"preset": "lenet5", "activation": activation, "centring": centre,
                                            "init": init}, "seed": seed}
     return Model(layers, input_shape, n_classes, dtype=dtype, name=f"lenet5-{coupling}", meta=meta,
+                 fit_defaults={**FIT_DEFAULTS, **fit_defaults})
+
+
+# ---------------------------------------------------------------- seed 002's classic networks
+
+
+def classic_channels(preset, input_shape) -> tuple[int, ...]:
+    """The default widths of a classic preset: one stage per halving of the smallest side that
+    leaves at least 2 sites, at most 3 stages, 16 * 2^s channels in stage s. "vgg" has two 3x3
+    couplings per stage, "resnet" two residual blocks, "inception" one module of twice the width
+    (digits' 8 x 8: 2 stages; MNIST-1D's 40 and a 32 x 32 canvas: 3)."""
+    stages = max(1, min(3, int(math.floor(math.log2(max(min(input_shape[1:]), 2) / 2)))))
+    widths = [16 * 2 ** s for s in range(stages)]
+    if preset == "inception":
+        return tuple(2 * w for w in widths)
+    return tuple(w for w in widths for _ in range(2))
+
+
+def _stage_ends(channels) -> list[bool]:
+    """A stage is a run of equal widths; the last block of each ends with a pool."""
+    return [i + 1 == len(channels) or channels[i + 1] != channels[i] for i in range(len(channels))]
+
+
+def _conv_layers(coupling, shape, width, kernel, activation, centre, dtype, seed, init):
+    """A coupling ("same" padding) and, when centring, its Centring: the layers and the output shape."""
+    layer, shape = _coupling_block(coupling, shape, width, kernel, 1, "same", activation, dtype, seed, init)
+    return [layer] + ([Centring(width, dtype=dtype)] if centre else []), shape
+
+
+def _residual_block(coupling, shape, width, activation, centre, dtype, seeds, init, skips):
+    """y = F(x) + shortcut(x), F = [3x3 coupling, Centring, 3x3 coupling, Centring]: each coupling's
+    marginals centred (d - mu), so F(x) has mean zero per channel and the sum keeps the scale of x
+    instead of adding 1/2 per block. The shortcut is a 1x1 coupling (activation None) where the
+    width changes, the identity otherwise. ``skips`` False: the layers of F alone."""
+    from .containers import Residual
+
+    F, out = _conv_layers(coupling, shape, width, 3, activation, centre, dtype, next(seeds), init)
+    more, out = _conv_layers(coupling, out, width, 3, activation, centre, dtype, next(seeds), init)
+    F += more
+    shortcut_seed = next(seeds)
+    if not skips:
+        return F, out
+    shortcut = None
+    if shape[0] != width:
+        layer, _ = _coupling_block(coupling, shape, width, 1, 1, 0, None, dtype, shortcut_seed, init)
+        shortcut = [layer]
+    return [Residual(F, shortcut)], out
+
+
+def inception_widths(width) -> dict:
+    """The branch widths of a module with ``width`` output channels, in the proportions of
+    Szegedy et al.'s module 3a (256 = 64 | 96->128 | 16->32 | pool->32)."""
+    return {"1x1": max(1, width // 4), "3x3_reduce": max(1, 3 * width // 8), "3x3": max(1, width // 2),
+            "5x5_reduce": max(1, width // 16), "5x5": max(1, width // 8), "pool_proj": max(1, width // 8)}
+
+
+def inception_module(coupling, shape, width, activation, centre, dtype, seeds, init):
+    """Four branches on the same x, joined along channels: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 |
+    3x3 max pool (stride 1) -> 1x1; the 1x1 reductions ("bottlenecks") make the wide windows cheap.
+    A Centring after the join. Returns ([Concat, Centring], output shape)."""
+    from .containers import Concat
+
+    nd = len(shape) - 1
+    if coupling == "sparse" and 5 ** nd > math.prod(shape[1:]):
+        raise ValueError(f"coupling: 'sparse' draws as many distinct input sites as a window holds, {5 ** nd} for the "
+                         f"5-wide branch of an Inception module, but this module's input {shape} has only "
+                         f"{math.prod(shape[1:])} sites; give fewer stages (channels) or a larger input")
+    w = inception_widths(width)
+    branches = []
+    b1, _ = _conv_layers(coupling, shape, w["1x1"], 1, activation, False, dtype, next(seeds), init)
+    branches.append(b1)
+    for reduce_key, key, k in (("3x3_reduce", "3x3", 3), ("5x5_reduce", "5x5", 5)):
+        red, mid = _conv_layers(coupling, shape, w[reduce_key], 1, activation, centre, dtype, next(seeds), init)
+        wide, _ = _conv_layers(coupling, mid, w[key], k, activation, False, dtype, next(seeds), init)
+        branches.append(red + wide)
+    pool = (MaxPool1d if nd == 1 else MaxPool2d)(3, stride=1, padding=1)
+    proj, _ = _conv_layers(coupling, shape, w["pool_proj"], 1, activation, False, dtype, next(seeds), init)
+    branches.append([pool] + proj)
+    module = Concat(branches)
+    out = tuple(module.output_shape(shape))
+    return [module] + ([Centring(out[0], dtype=dtype)] if centre else []), out
+
+
+def _classic(preset, coupling, input_shape, n_classes, channels, activation, centre, init, skips, dtype, seed,
+             fit_defaults):
+    """The "vgg", "resnet" and "inception" presets (see ``build``)."""
+    from . import Flatten, FullCoupled, GlobalAvgPool
+
+    if channels is None:
+        channels = classic_channels(preset, input_shape)
+    channels = channels if isinstance(channels, (tuple, list)) else (channels,)
+    channels = tuple(as_int(c, "channels", 1) for c in channels)
+    nd = len(input_shape) - 1
+    seeds = iter(_seeds(seed, 4 + 8 * len(channels)))
+    layers, shape = [], input_shape
+    if preset in ("resnet", "inception"):  # a 3x3 stem from the input's channels to the first width
+        more, shape = _conv_layers(coupling, shape, channels[0], 3, activation, centre, dtype, next(seeds), init)
+        layers += more
+    for width, ends in zip(channels, _stage_ends(channels)):
+        if preset == "vgg":
+            more, shape = _conv_layers(coupling, shape, width, 3, activation, centre, dtype, next(seeds), init)
+        elif preset == "resnet":
+            more, shape = _residual_block(coupling, shape, width, activation, centre, dtype, seeds, init, skips)
+        else:
+            more, shape = inception_module(coupling, shape, width, activation, centre, dtype, seeds, init)
+        layers += more
+        if ends and min(shape[1:]) >= 2:
+            layers.append(_pool(nd, 2, "max"))
+            shape = tuple(layers[-1].output_shape(shape))
+    if preset == "vgg":
+        layers.append(Flatten())
+        features = math.prod(shape)
+    else:
+        layers.append(GlobalAvgPool())
+        features = shape[0]
+    layers.append(FullCoupled(features, n_classes, activation=None, dtype=dtype, seed=next(seeds)))
+    meta = {"coupling": coupling, "arch": {"preset": preset, "channels": list(channels), "activation": activation,
+                                           "centring": centre, "init": init, "skips": skips}, "seed": seed}
+    name = f"{preset}-{coupling}" + ("" if skips else "-noskips")
+    return Model(layers, input_shape, n_classes, dtype=dtype, name=name, meta=meta,
                  fit_defaults={**FIT_DEFAULTS, **fit_defaults})

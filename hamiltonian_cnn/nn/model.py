@@ -64,6 +64,13 @@ class Model:
     def params(self):
         return [layer.params for layer in self.layers]
 
+    def all_layers(self) -> list:
+        """Every layer, the layers inside Residual and Concat containers included (each container
+        followed by its own layers), in forward order."""
+        from .containers import iter_layers
+
+        return list(iter_layers(self.layers))
+
     @property
     def grads(self):
         return [layer.grads for layer in self.layers]
@@ -362,6 +369,11 @@ def _brief(layer) -> str:
         parts.append(f"{cfg['in_features']}->{cfg['out_features']}".replace(" ", ""))
     elif "channels" in cfg:
         parts.append(f"{cfg['channels']} ch")
+    elif "branches" in cfg:
+        parts.append(" | ".join(f"{len(b)} layers" if b else "x" for b in cfg["branches"]))
+    elif "shortcut" in cfg:
+        parts.append(f"F {len(cfg['layers'])} layers + " + ("x" if cfg["shortcut"] is None
+                                                           else f"{len(cfg['shortcut'])}-layer shortcut"))
     if "kernel_size" in cfg:
         parts.append("x".join(str(k) for k in np.atleast_1d(cfg["kernel_size"])))
     for key, short, default in (("stride", "stride", 1), ("dilation", "dil", 1), ("groups", "groups", 1)):

@@ -9,13 +9,15 @@ the copied couplings train freely (d'Ascoli et al. 2019's embedded CNN, "eFCN").
     untie:    SharedConv J_ab           -> LocalConv J_{IJ,ab} = J_ab at every site      (SharedCoupling.untie)
     to_full:  Shared/Local/Sparse/ConvTranspose -> FullCoupled J_{IJ,ij}                 (coupling.dense)
 
-Every other layer (pools, Centring with its offsets, Flatten, FullCoupled, ...) is copied as it is.
+Every other layer (pools, Centring with its offsets, Flatten, FullCoupled, ...) is copied as it is;
+the layers inside a Residual or Concat are rewritten the same way.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .containers import _Container
 from .conv import _SharedConv
 from .full import FullCoupled
 from .local import LocalConv1d, LocalConv2d, _LocalConv
@@ -24,7 +26,8 @@ from .transpose import _ConvTranspose
 
 
 def copy_layer(layer):
-    """A new layer of the same type and config, with copies of its params and state."""
+    """A new layer of the same type and config, with copies of its params and state (a container's
+    layers are rebuilt from its config, so the copy shares no array with the original)."""
     new = type(layer)(**layer.config())
     for key, value in layer.params.items():
         new.params[key][...] = value
@@ -72,20 +75,25 @@ def full_layer(layer, input_shape, output_shape):
     return new
 
 
+def relaxed_layer(layer, shape_in, shape_out, family: str):
+    """One layer rewritten in ``family``; a container (Residual, Concat) has its layers rewritten."""
+    if isinstance(layer, _Container):
+        return layer.rebuilt(lambda inner, si, so: relaxed_layer(inner, si, so, family), shape_in)
+    if family == "local" and isinstance(layer, _SharedConv):
+        return untied_layer(layer, shape_in)
+    if family == "local" and isinstance(layer, _ConvTranspose):
+        raise ValueError(f"model: {layer!r} has no locally connected version; use to_full()")
+    if family == "full" and isinstance(layer, (_SharedConv, _LocalConv, SparseCoupled, _ConvTranspose)):
+        return full_layer(layer, shape_in, shape_out)
+    return copy_layer(layer)
+
+
 def relaxed(model, family: str):
     """The model with its coupling layers rewritten in ``family`` ("local" or "full")."""
     from .model import Model
 
-    layers = []
-    for layer, shape_in, shape_out in zip(model.layers, model.shapes[:-1], model.shapes[1:]):
-        if family == "local" and isinstance(layer, _SharedConv):
-            layers.append(untied_layer(layer, shape_in))
-        elif family == "local" and isinstance(layer, _ConvTranspose):
-            raise ValueError(f"model: {layer!r} has no locally connected version; use to_full()")
-        elif family == "full" and isinstance(layer, (_SharedConv, _LocalConv, SparseCoupled, _ConvTranspose)):
-            layers.append(full_layer(layer, shape_in, shape_out))
-        else:
-            layers.append(copy_layer(layer))
+    layers = [relaxed_layer(layer, shape_in, shape_out, family)
+              for layer, shape_in, shape_out in zip(model.layers, model.shapes[:-1], model.shapes[1:])]
     meta = {**model.meta, "coupling": family, "relaxed_from": model.meta.get("coupling")}
     return Model(layers, model.input_shape, model.n_classes, dtype=model.dtype, name=f"{model.name}->{family}",
                  meta=meta, fit_defaults=model.fit_defaults)

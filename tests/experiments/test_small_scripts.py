@@ -108,6 +108,42 @@ def test_parameter_counting(tmp_path):
         assert row["field_max_gap"] < 1e-10
     first = r["small_sizes"][0]  # 1 -> 1 channel, 5x5 window, 28x28 -> 24x24
     assert first["formula"] == {"shared": 26, "local": 24 * 24 * 26, "full": 24 * 24 * (28 * 28 + 1)}
+    # seed 002: two 3x3 see 5x5 with 18/25 of its weights, three see 7x7 with 27/49 = 55 %
+    two, three = r["classic"]["stacked_windows"]
+    assert two["rf_impulse_stack"] == two["rf_impulse_single"] == [5, 5] and two["rf_recursion_stack"] == 5
+    assert three["rf_impulse_stack"] == three["rf_impulse_single"] == [7, 7] and three["rf_recursion_stack"] == 7
+    assert math.isclose(two["ratio"], 18 / 25) and round(three["ratio"], 2) == 0.55
+    assert all(c["stack_weights"] * 49 == c["single_weights"] * 27 for c in three["channels"])
+    assert two["match"] and three["match"]
+    # the Inception bottleneck (module 3a): 5x5 192 -> 32 through 16: 192*16 + 25*16*32 against 25*192*32
+    five = r["classic"]["inception_bottleneck"]["branches"][1]
+    assert five["bottleneck_weights"] == 192 * 16 + 25 * 16 * 32 and five["direct_weights"] == 25 * 192 * 32
+    assert five["layers_match"] and math.isclose(five["ratio"], five["ratio_formula"])
+    assert five["bottleneck_mult_adds"] == five["bottleneck_weights"] * 28 * 28
+    counts = r["classic"]["preset_params"]
+    for data in ("digits", "mnist1d", "canvas32"):
+        for preset in ("vgg", "resnet", "inception"):
+            n = {f: counts[f"{data}/{preset}/{f}"]["n_params"] for f in ("shared", "local", "full")}
+            assert n["shared"] < n["local"] < n["full"], (data, preset, n)
+    assert counts["digits/lenet5/shared"]["n_params"] == 61_706
+    assert all(v["formula_matches"] for v in counts.values() if "formula_matches" in v)
+    acc = r["classic"]["preset_accuracy"]
+    assert set(acc) == {"lenet5/shared", "vgg/shared", "resnet/shared", "inception/shared"}
+    assert all(0.0 <= v["mean"] <= 1.0 and v["n_params"] > 0 for v in acc.values())
+
+
+def test_impulse_response_sees_the_receptive_field():
+    from hamiltonian_cnn import nn
+
+    pc = load_script("parameter_counting")
+    layers = [nn.SharedConv2d(1, 1, 3, padding="same", activation=None, bias=False, dtype=np.float64, seed=s)
+              for s in range(2)]
+    for layer in layers:
+        layer.params["J"][...] = 1.0
+    assert pc.impulse_extent(layers, 9) == [5, 5]
+    layers[1].params["J"][...] = 0.0
+    layers[1].params["J"][0, 0, 1, 1] = 1.0  # the second layer an identity: one 3x3 window's reach
+    assert pc.impulse_extent(layers, 9) == [3, 3]
 
 
 def test_receptive_field_measured_equals_formula(tmp_path):

@@ -45,6 +45,7 @@ BAD = {
     "parameter_counting": {
         "--side": ["0", "-10"], "--window": ["0", "-1", "2000"], "--kernels": ["0", "-5"],
         "--small-side": ["2", "41", "x"], "--seed": SEEDS, "--out": COMMON_OUT,
+        "--accuracy-seeds": ["-1", "x"], "--accuracy-families": ["", "dense", "shared,x"],
     },
     "receptive_field": {"--channels": ["0", "-1"], "--outputs": ["0", "-3"], "--seed": SEEDS, "--out": COMMON_OUT},
     "learned_filters": {
