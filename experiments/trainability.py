@@ -7,8 +7,11 @@ Every "stack" cell builds the default shared network (``hc.models.build``, block
 one per depth step, 3x3 windows, 'same' padding, 2x2 max pools spread over the blocks as far as
 the sites allow, dense head) on the real 8x8 digits placed at random positions of an S x S
 canvas (S = 8: the digits as they are); every "lenet5" cell builds the LeNet-5 preset on the
-8x8 digits (its 3 coupling blocks C1, C3, C5 count as its depth). Each trains with the default
-``fit`` (Adam, lr 1e-2, batch 32). The factors:
+8x8 digits (its 3 coupling blocks C1, C3, C5 count as its depth); every "resnet" cell builds the
+ResNet preset with --resnet-depth residual blocks of 16 channels on the 8x8 digits, and every
+"plain" cell the same couplings without the skips (``skips=False``): what the skips buy in depth
+(opt-in: 16 blocks take minutes per cell). Each trains with the default ``fit`` (Adam, lr 1e-2,
+batch 32). The factors:
 
     ensemble  binary   sigmoid, <d> passed forward as it is
               centred  sigmoid, d - mu passed forward (Centring; mu a running mean per channel)
@@ -53,7 +56,7 @@ from hamiltonian_cnn.sweep import (
 ENSEMBLES = {"binary": ("sigmoid", False), "centred": ("sigmoid", True), "spin": ("tanh", False),
              "relu": ("relu", False)}
 INITS = ("glorot", "variance", "fan_in")
-MODELS = ("stack", "lenet5")
+MODELS = ("stack", "lenet5", "resnet", "plain")
 LENET_DEPTH = 3  # C1, C3, C5
 GRAD_BATCH = 256
 
@@ -68,6 +71,10 @@ def dataset(canvas: int):
 def make_model(cell):
     activation, centring = ENSEMBLES[cell["ensemble"]]
     X_train = dataset(cell["canvas"])[0]
+    if cell["model"] in ("resnet", "plain"):
+        return hc.models.build("shared", input_shape=X_train.shape[1:], n_classes=10, preset="resnet",
+                               channels=(16,) * cell["depth"], skips=cell["model"] == "resnet",
+                               activation=activation, centring=centring, init=cell["init"], seed=cell["seed"])
     if cell["model"] == "lenet5":
         return hc.models.build("shared", input_shape=X_train.shape[1:], n_classes=10, preset="lenet5",
                                activation=activation, centring=centring, init=cell["init"], seed=cell["seed"])
@@ -81,7 +88,7 @@ def gradient_norms(model, X, y):
     model.forward(X)  # a first training-mode forward sets the offsets mu to the batch means
     model.set_training(False)
     model.loss_and_grad(X, y)
-    return [float(np.linalg.norm(layer.grads["J"])) for layer in model.layers if "J" in layer.params]
+    return [float(np.linalg.norm(layer.grads["J"])) for layer in model.all_layers() if "J" in layer.params]
 
 
 def run_cell(cell):
@@ -129,10 +136,11 @@ def figures(out, records, summary, args):
     import matplotlib.pyplot as plt
 
     stacks = [s for s in summary if s.get("model", "stack") == "stack"]
-    lenet = [s for s in summary if s.get("model") == "lenet5"]
+    presets = [m for m in ("lenet5", "resnet", "plain") if any(s.get("model") == m for s in summary)]
     panels = [c for c in args.canvases if any(s["canvas"] == c for s in stacks)]
-    n = len(panels) + bool(lenet)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False)
+    n = len(panels) + bool(presets)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 1.2 * max(0, len(presets) - 1) * bool(presets), 3.6),
+                             squeeze=False)
     for ax, canvas in zip(axes[0], panels):
         for ensemble in args.ensembles:
             for init in args.inits:
@@ -149,17 +157,20 @@ def figures(out, records, summary, args):
         ax.set_xlabel("coupling blocks")
         ax.set_xticks(args.depths)
         ax.set_ylim(0, 1.02)
-    if lenet:
+    if presets:  # one group of points per preset: ensembles side by side, inits by marker
         ax = axes[0][-1]
-        for i, ensemble in enumerate(args.ensembles):
-            for j, init in enumerate(args.inits):
-                row = [s for s in lenet if s["ensemble"] == ensemble and s["init"] == init]
+        slots = len(args.ensembles) * len(args.inits)
+        for p_i, model in enumerate(presets):
+            for slot, (ensemble, init) in enumerate((e, i) for e in args.ensembles for i in args.inits):
+                row = [s for s in summary if (s.get("model"), s["ensemble"], s["init"]) == (model, ensemble, init)]
                 if row:
-                    x = i + (j - (len(args.inits) - 1) / 2) * 0.22
-                    ax.errorbar([x], [row[0]["mean"]], yerr=[row[0]["ci95"] or 0.0], fmt=MARKERS[init], capsize=3,
+                    x = p_i + (slot - (slots - 1) / 2) * 0.7 / max(1, slots)
+                    ax.errorbar([x], [row[0]["mean"]], yerr=[row[0]["ci95"] or 0.0], fmt=MARKERS[init], capsize=2,
                                 color=COLOURS[ensemble])
-        ax.set_xticks(range(len(args.ensembles)), args.ensembles)
-        ax.set_title("LeNet-5, digits 8x8 (" + ", ".join(f"{MARKERS[i]} {i}" for i in args.inits) + ")", fontsize=8)
+        labels = {"lenet5": "LeNet-5", "resnet": "ResNet-{d}", "plain": "no skips-{d}"}
+        depth_of = {s.get("model"): s["depth"] for s in summary}
+        ax.set_xticks(range(len(presets)), [labels[m].format(d=depth_of[m]) for m in presets])
+        ax.set_title("digits 8x8 (" + ", ".join(f"{MARKERS[i]} {i}" for i in args.inits) + ")", fontsize=8)
         ax.axhline(0.1, color="k", lw=0.5, ls="--")
         ax.set_ylim(0, 1.02)
     axes[0][0].set_ylabel("test accuracy (mean, 95% CI)")
@@ -217,8 +228,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ensembles", default=",".join(ENSEMBLES), help="subset of binary,centred,spin,relu")
     p.add_argument("--inits", default=",".join(INITS), help="subset of glorot,variance,fan_in")
-    p.add_argument("--models", default=",".join(MODELS),
-                   help="subset of stack,lenet5 (lenet5: the preset on the 8x8 digits, once per ensemble x init)")
+    p.add_argument("--models", default="stack,lenet5",
+                   help="subset of stack,lenet5,resnet,plain (lenet5, resnet, plain: on the 8x8 digits, once per "
+                        "ensemble x init)")
+    p.add_argument("--resnet-depth", type=int, default=16, help="residual blocks of the resnet and plain cells")
     p.add_argument("--depths", default="2,4,8", help="coupling blocks (16 channels each)")
     p.add_argument("--canvases", default="8,16,32", help="canvas sides (8: the digits as they are)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (seed .. seed + seeds - 1)")
@@ -242,6 +255,8 @@ def parse_args(argv=None):
         args.n_train = 600 if args.n_train is None else args.n_train
     args.epochs = 30 if args.epochs is None else args.epochs
     args.n_train = 1347 if args.n_train is None else args.n_train
+    if args.resnet_depth < 1:
+        p.error(f"--resnet-depth: expected an integer >= 1, got {args.resnet_depth}")
     if args.seeds < 1 or args.epochs < 1 or args.n_train < 10:
         p.error("--seeds and --epochs must be >= 1, --n-train >= 10")
     args.ensembles = _names(p, args.ensembles, "ensembles", tuple(ENSEMBLES))
@@ -263,6 +278,11 @@ def main(argv=None):
     cells = [{"model": "stack", "ensemble": e, "init": i, "depth": d, "canvas": c, "seed": args.seed + k, **common}
              for c in args.canvases for d in args.depths for e in args.ensembles for i in args.inits
              for k in range(args.seeds)] if "stack" in args.models else []
+    for model in ("resnet", "plain"):
+        if model in args.models:
+            cells += [{"model": model, "ensemble": e, "init": i, "depth": args.resnet_depth, "canvas": 8,
+                       "seed": args.seed + k, **common}
+                      for e in args.ensembles for i in args.inits for k in range(args.seeds)]
     if "lenet5" in args.models:
         cells += [{"model": "lenet5", "ensemble": e, "init": i, "depth": LENET_DEPTH, "canvas": 8,
                    "seed": args.seed + k, **common}
@@ -278,8 +298,9 @@ def main(argv=None):
     print(f"\ntest accuracy, mean over {args.seeds} seed(s) (95% CI), {args.epochs} epochs, {args.n_train} images")
     columns = [("stack", d, c) for c in args.canvases for d in args.depths] if "stack" in args.models else []
     columns += [("lenet5", LENET_DEPTH, 8)] if "lenet5" in args.models else []
-    print("  ensemble  init     " + "".join(f"  {'LeNet-5 8x8' if m == 'lenet5' else f'd={d} S={c}':<14s}"
-                                          for m, d, c in columns))
+    columns += [(m, args.resnet_depth, 8) for m in ("resnet", "plain") if m in args.models]
+    names = {"lenet5": "LeNet-5 8x8", "resnet": "ResNet-{d}", "plain": "plain-{d}", "stack": "d={d} S={c}"}
+    print("  ensemble  init     " + "".join(f"  {names[m].format(d=d, c=c):<14s}" for m, d, c in columns))
     table = {(s["model"], s["ensemble"], s["init"], s["depth"], s["canvas"]): s for s in summary}
     for e in args.ensembles:
         for i in args.inits:

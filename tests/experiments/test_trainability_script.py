@@ -67,3 +67,17 @@ def test_trainability_lenet_cells(tmp_path):
     assert all(len(r["grad_norm_init"]) == 5 for r in records)  # C1, C3, C5, F6, logits
     assert {s["model"] for s in report["summary"]} == {"lenet5"}
     assert (tmp_path / "trainability.png").read_bytes()[:8] == PNG
+
+
+def test_trainability_resnet_and_plain_cells(tmp_path):
+    """--models resnet,plain: the ResNet preset and the same couplings without skips, gradients of
+    every coupling inside the residual blocks included."""
+    script = load_script()
+    report = script.main(["--out", str(tmp_path), "--no-progress", "--ensembles", "centred", "--inits", "variance",
+                          "--models", "resnet,plain", "--resnet-depth", "2", "--seeds", "1", "--epochs", "1",
+                          "--n-train", "200"])
+    records = {r["model"]: r for r in report["records"]}
+    assert sorted(records) == ["plain", "resnet"]
+    # stem + 2 blocks of 2 couplings + logits, in both (the shortcuts of equal widths are identities)
+    assert len(records["resnet"]["grad_norm_init"]) == len(records["plain"]["grad_norm_init"]) == 6
+    assert records["resnet"]["n_params"] == records["plain"]["n_params"]
