@@ -19,10 +19,10 @@ from the saved output: dh = dy g'(y), dJ_g += dh_g cols^T, db += sum dh, dx = co
 BLAS must run single-threaded meanwhile (the layers arrange it): a multi-threaded BLAS would
 spin against the threads that run the pieces of the batch.
 
-Every kernel works on all the samples it is given and releases the GIL; its ``*_pieces`` twin
-runs it on consecutive pieces of the batch on Numba's threads (nn.runtime), each piece writing
-its own slices of the output and its own dJ and db (summed afterwards in piece order: no race,
-and the same result whichever thread ran which piece). ``shared_forward`` runs im2col_forward on the
+Every kernel works on all the samples it is given and releases the GIL: a layer cuts the batch
+into pieces and runs them on threads (nn.base.run_chunks), each piece writing its own slices of
+the output and returning its own dJ and db (summed afterwards in piece order: no race, and the
+same result whichever thread ran which piece). ``shared_forward`` runs im2col_forward on the
 whole batch (in ``n_chunks`` consecutive pieces, one after the other): the physics couplings
 compute their field with it.
 
@@ -35,7 +35,7 @@ in activations.py, layout.py, simd.py or tiles.py), delete the cache (kernels/__
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .activations import activate_inplace, delta_from_output
 
@@ -317,23 +317,3 @@ def shared_forward(x, weight, bias, sh, sw, ph, pw, dh, dw, groups, oh, ow, act,
         a, b = t * n_batch // n_chunks, (t + 1) * n_batch // n_chunks
         im2col_forward(x[a:b], weight, bias, sh, sw, ph, pw, dh, dw, groups, act, y[a:b])
     return y
-
-
-@njit(cache=True, parallel=True)
-def im2col_forward_pieces(x, weight, bias, sh, sw, ph, pw, dh, dw, groups, act, cuts, y):
-    """im2col_forward on the pieces [cuts[t], cuts[t + 1]) of the batch, one per thread."""
-    for t in prange(cuts.shape[0] - 1):
-        a, e = cuts[t], cuts[t + 1]
-        im2col_forward(x[a:e], weight, bias, sh, sw, ph, pw, dh, dw, groups, act, y[a:e])
-
-
-@njit(cache=True, parallel=True)
-def im2col_backward_pieces(x, weight, y, dy, sh, sw, ph, pw, dh, dw, groups, act, cuts, dx, dw_parts, db_parts):
-    """im2col_backward on the pieces of the batch, one per thread: dx into its slices, the dJ and
-    db of piece t into dw_parts[t] and db_parts[t] (the caller sums them in piece order)."""
-    for t in prange(cuts.shape[0] - 1):
-        a, e = cuts[t], cuts[t + 1]
-        dw_part, db_part = im2col_backward(x[a:e], weight, y[a:e], dy[a:e], sh, sw, ph, pw, dh, dw, groups, act,
-                                           dx[a:e])
-        dw_parts[t] = dw_part
-        db_parts[t] = db_part

@@ -23,7 +23,7 @@ Results are moved back to NCHW by transposes of the block (layout.transpose_rows
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .activations import REASSOC, activate_inplace, delta_from_output
 from .conv import even_block
@@ -259,26 +259,3 @@ def direct_backward(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, block, act, dx, d
                     channel = g * c_group + c + rr
                     transpose_rows(dxt_flat, rr * n_pixels * block, m, dx_flat, (n0 * n_in + channel) * n_pixels,
                                    n_in * n_pixels, n_pixels, m)
-
-
-# ---------------------------------------------------------------- pieces of a batch on Numba's threads
-
-
-@njit(cache=True, parallel=True)
-def direct_forward_pieces(x, wt, bias, ph, pw, dh, dw, kh, kw, cuts, blocks, act, y, work, offs):
-    """direct_forward on the pieces [cuts[t], cuts[t + 1]) of the batch, one per thread, with
-    ``blocks[t]`` samples per block and its own rows work[t], offs[t] of scratch."""
-    for t in prange(cuts.shape[0] - 1):
-        a, e = cuts[t], cuts[t + 1]
-        direct_forward(x[a:e], wt, bias, ph, pw, dh, dw, kh, kw, blocks[t], act, y[a:e], work[t], offs[t])
-
-
-@njit(cache=True, parallel=True)
-def direct_backward_pieces(x, wt, wtr, y, dy, ph, pw, dh, dw, kh, kw, cuts, blocks, act, dx, dw_acc, db_acc, work,
-                           offs):
-    """direct_backward on the pieces of the batch, one per thread: dx into its slices, dJ and db of
-    piece t added to dw_acc[t] and db_acc[t] (the caller sums them in piece order)."""
-    for t in prange(cuts.shape[0] - 1):
-        a, e = cuts[t], cuts[t + 1]
-        direct_backward(x[a:e], wt, wtr, y[a:e], dy[a:e], ph, pw, dh, dw, kh, kw, blocks[t], act, dx[a:e],
-                        dw_acc[t], db_acc[t], work[t], offs[t])

@@ -20,7 +20,7 @@ Two implementations:
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .activations import activate, activate_inplace, delta_from_output
 from .layout import samples_innermost, samples_outermost, transpose_squares
@@ -311,27 +311,3 @@ def local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, i_lo, i_hi, g_lo,
     for o in range(n_out):
         for k in range(n_own):
             db[o, i_lo * ow + k] += db_own[o, k]
-
-
-# ---------------------------------------------------------------- pieces of the site rows on Numba's threads
-
-
-@njit(cache=True, parallel=True)
-def local_forward_pieces(x, w3, bias, sh, sw, ph, pw, kh, kw, cuts, boxes, blocks, act, y, work, offs):
-    """local_forward_sites on the pieces [cuts[t], cuts[t + 1]) of the output site rows, one per
-    thread: piece t with the box of site rows boxes[t] = (b_lo, b_hi), ``blocks[t]`` samples per
-    block and its own rows work[t], offs[t] of scratch."""
-    for t in prange(cuts.shape[0] - 1):
-        local_forward_sites(x, w3, bias, sh, sw, ph, pw, kh, kw, cuts[t], cuts[t + 1], boxes[t, 0], boxes[t, 1],
-                            blocks[t], act, y, work[t], offs[t])
-
-
-@njit(cache=True, parallel=True)
-def local_backward_pieces(x, w3, y, dy, sh, sw, ph, pw, kh, kw, cuts, grids, blocks, act, laid_out, dx, dweight, db,
-                          work, offs):
-    """local_backward_sites on the pieces of the output site rows, one per thread, piece t owning
-    the grid rows grids[t] = (g_lo, g_hi) of dx (laid_out[t]: its work[t] holds the input as the
-    forward laid it out)."""
-    for t in prange(cuts.shape[0] - 1):
-        local_backward_sites(x, w3, y, dy, sh, sw, ph, pw, kh, kw, cuts[t], cuts[t + 1], grids[t, 0], grids[t, 1],
-                             blocks[t], act, laid_out[t], dx, dweight, db, work[t], offs[t])

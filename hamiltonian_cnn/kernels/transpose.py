@@ -11,12 +11,12 @@ forward convolution (dd = conv(df, J)) and the forward convolution's weight grad
 roles of input and output swapped (dJ = d (x) im2col(df)).
 
 The batch is processed in ``n_chunks`` consecutive pieces (weight gradients in per-piece buffers,
-summed in order): one after the other in transpose_forward / transpose_backward, on Numba's
-threads in their ``*_pieces`` twins (what the layer runs when a call is large enough).
+summed in order); the kernels release the GIL, and the layer runs pieces of a batch on threads
+as in conv.py.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .activations import activate, derivative_from_output
 from .conv import add_into, batch_chunks, block_size, col2im, gather_rows, im2col, scatter_rows, sum_parts
@@ -79,11 +79,6 @@ def _backward_chunk(d, w, z, dz, sh, sw, ph, pw, dh, dw, kh, kw, act, start, sto
             scatter_rows(np.dot(w[g], cview), n0, n1, g * o_group, dd)  # dd = conv(delta, J)
 
 
-@njit(cache=True)
-def _pieces(n_chunks, n_batch, t):
-    return t * n_batch // n_chunks, (t + 1) * n_batch // n_chunks
-
-
 @njit(cache=True, nogil=True)
 def transpose_forward(d, weight, bias, sh, sw, ph, pw, dh, dw, groups, height, width, act, n_chunks):
     """z = g(conv_transpose(d, J) + b): d (N, O, OH, OW), weight (O, C/groups, KH, KW), bias (C,)
@@ -94,22 +89,8 @@ def transpose_forward(d, weight, bias, sh, sw, ph, pw, dh, dw, groups, height, w
     z = np.zeros((n_batch, c_group * groups, height, width), dtype=d.dtype)
     n_chunks = batch_chunks(n_chunks, n_batch)
     for t in range(n_chunks):
-        a, e = _pieces(n_chunks, n_batch, t)
-        _forward_chunk(d, w, bias, sh, sw, ph, pw, dh, dw, kh, kw, act, a, e, z)
-    return z
-
-
-@njit(cache=True, parallel=True)
-def transpose_forward_pieces(d, weight, bias, sh, sw, ph, pw, dh, dw, groups, height, width, act, n_chunks):
-    """transpose_forward with its pieces on Numba's threads."""
-    n_batch = d.shape[0]
-    n_in, c_group, kh, kw = weight.shape
-    w = weight.reshape(groups, n_in // groups, c_group * kh * kw)
-    z = np.zeros((n_batch, c_group * groups, height, width), dtype=d.dtype)
-    n_chunks = batch_chunks(n_chunks, n_batch)
-    for t in prange(n_chunks):
-        a, e = _pieces(n_chunks, n_batch, t)
-        _forward_chunk(d, w, bias, sh, sw, ph, pw, dh, dw, kh, kw, act, a, e, z)
+        _forward_chunk(d, w, bias, sh, sw, ph, pw, dh, dw, kh, kw, act,
+                       t * n_batch // n_chunks, (t + 1) * n_batch // n_chunks, z)
     return z
 
 
@@ -129,26 +110,7 @@ def transpose_backward(d, weight, z, dz, sh, sw, ph, pw, dh, dw, groups, act, n_
     dw_part = np.zeros((n_chunks, groups, o_group, k), dtype=d.dtype)
     db_part = np.zeros((n_chunks, z.shape[1]))
     for t in range(n_chunks):
-        a, e = _pieces(n_chunks, n_batch, t)
-        _backward_chunk(d, w, z, dz, sh, sw, ph, pw, dh, dw, kh, kw, act, a, e, dd, dw_part[t], db_part[t])
-    dweight, dbias = sum_parts(dw_part, db_part, d)
-    return dd, dweight.reshape(weight.shape), dbias
-
-
-@njit(cache=True, parallel=True)
-def transpose_backward_pieces(d, weight, z, dz, sh, sw, ph, pw, dh, dw, groups, act, n_chunks):
-    """transpose_backward with its pieces on Numba's threads (their dJ, db summed in piece order)."""
-    n_batch = d.shape[0]
-    n_in, c_group, kh, kw = weight.shape
-    o_group = n_in // groups
-    k = c_group * kh * kw
-    w = weight.reshape(groups, o_group, k)
-    dd = np.empty_like(d)
-    n_chunks = batch_chunks(n_chunks, n_batch)
-    dw_part = np.zeros((n_chunks, groups, o_group, k), dtype=d.dtype)
-    db_part = np.zeros((n_chunks, z.shape[1]))
-    for t in prange(n_chunks):
-        a, e = _pieces(n_chunks, n_batch, t)
-        _backward_chunk(d, w, z, dz, sh, sw, ph, pw, dh, dw, kh, kw, act, a, e, dd, dw_part[t], db_part[t])
+        _backward_chunk(d, w, z, dz, sh, sw, ph, pw, dh, dw, kh, kw, act,
+                        t * n_batch // n_chunks, (t + 1) * n_batch // n_chunks, dd, dw_part[t], db_part[t])
     dweight, dbias = sum_parts(dw_part, db_part, d)
     return dd, dweight.reshape(weight.shape), dbias

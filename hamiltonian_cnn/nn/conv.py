@@ -12,14 +12,12 @@ import math
 import numpy as np
 
 from .._checks import as_int_tuple, spatial_shape
-from ..kernels.conv import im2col_backward, im2col_backward_pieces, im2col_forward, im2col_forward_pieces
+from ..kernels.conv import im2col_backward, im2col_forward
 from ..kernels.direct import (
     direct_backward,
-    direct_backward_pieces,
     direct_backward_workspace,
     direct_block,
     direct_forward,
-    direct_forward_pieces,
     direct_forward_workspace,
     direct_taps,
 )
@@ -27,7 +25,13 @@ from ..physics.boundary import fold, interior, wrap
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
 from .coupling import CouplingLayer, activation_code
-from .runtime import blas_single_thread, launch, n_chunks, piece_cuts, scratch
+from .runtime import (
+    blas_single_thread,
+    n_chunks,
+    pieces_per_thread,
+    run_chunks,
+    scratch,
+)
 
 METHODS = ("auto", "direct", "im2col")
 
@@ -46,15 +50,9 @@ def conv_method(stride, method: str = "auto") -> str:
 # ---------------------------------------------------------------- kernel drivers
 # The kernels run on whole (pieces of) batches; these prepare their inputs (tap tables, scratch
 # buffers: numpy allocations here cost microseconds, inside Numba they cost compile time), run
-# the serial kernel (one piece) or its *_pieces twin on Numba's threads (runtime.py), and sum
-# the pieces' weight gradients in order.
+# pieces of the batch on threads (run_chunks) and sum the pieces' weight gradients in order.
 # x4, w4 are 2D layouts ((N, C, 1, L) for 1D); ``chunks`` is the number of threads; ``store`` a
-# layer's dict of reusable scratch arrays (runtime.scratch; None: fresh arrays).
-
-
-def _rows(store, key, pieces, size, dtype, zero=False):
-    """One row of ``size`` scratch entries per piece."""
-    return scratch(store, key, pieces * size, dtype, zero).reshape(pieces, size)
+# layer's dict of reusable scratch arrays (base.scratch; None: fresh arrays).
 
 
 def direct_conv_forward(x4, w4, b, ph, pw, dh, dw, groups, act, oh, ow, chunks, store=None):
@@ -63,16 +61,16 @@ def direct_conv_forward(x4, w4, b, ph, pw, dh, dw, groups, act, oh, ow, chunks, 
     n_in = x4.shape[1]
     wt, _ = direct_taps(w4, groups, dx=False)
     y4 = np.empty((x4.shape[0], n_out, oh, ow), dtype=x4.dtype)
-    cuts = piece_cuts(x4.shape[0], chunks, direct_block(x4.shape[0], n_in, n_out, kh, kw, dh, dw, oh, ow))
-    blocks = np.array([direct_block(e - a, n_in, n_out, kh, kw, dh, dw, oh, ow) for a, e in zip(cuts, cuts[1:])])
-    sizes = [direct_forward_workspace(n_in, kh, kw, dh, dw, oh, ow, wt.shape[2], m, x4.dtype) for m in blocks]
-    work = _rows(store, "fwd", len(blocks), max(n for n, _ in sizes), x4.dtype)
-    offs = _rows(store, "fwd offs", len(blocks), max(n for _, n in sizes), np.int64, zero=True)
-    if len(blocks) == 1:
-        direct_forward(x4, wt, b, ph, pw, dh, dw, kh, kw, blocks[0], act, y4, work[0], offs[0])
-    else:
-        with launch():
-            direct_forward_pieces(x4, wt, b, ph, pw, dh, dw, kh, kw, cuts, blocks, act, y4, work, offs)
+
+    def piece(slot, t, a, e):
+        block = direct_block(e - a, n_in, n_out, kh, kw, dh, dw, oh, ow)
+        n_work, n_offs = direct_forward_workspace(n_in, kh, kw, dh, dw, oh, ow, wt.shape[2], block, x4.dtype)
+        work = scratch(store, ("fwd", slot), n_work, x4.dtype)
+        offs = scratch(store, ("fwd offs", slot), n_offs, np.int64, zero=True)
+        direct_forward(x4[a:e], wt, b, ph, pw, dh, dw, kh, kw, block, act, y4[a:e], work, offs)
+
+    run_chunks(piece, x4.shape[0], chunks, pieces_per_thread(2 * x4.shape[0] * oh * ow * w4.size),
+               direct_block(x4.shape[0], n_in, n_out, kh, kw, dh, dw, oh, ow))
     return y4
 
 
@@ -84,63 +82,55 @@ def direct_conv_backward(x4, w4, y4, dy4, ph, pw, dh, dw, groups, act, chunks, s
     oh, ow = y4.shape[2], y4.shape[3]
     wt, wtr = direct_taps(w4, groups)
     dx4 = np.empty_like(x4)
-    cuts = piece_cuts(x4.shape[0], chunks, direct_block(x4.shape[0], n_in, n_out, kh, kw, dh, dw, oh, ow))
-    blocks = np.array([direct_block(e - a, n_in, n_out, kh, kw, dh, dw, oh, ow) for a, e in zip(cuts, cuts[1:])])
-    pieces = len(blocks)
-    sizes = [direct_backward_workspace(x4.shape, n_out, groups, kh, kw, dh, dw, oh, ow, wt.shape[2], wtr.shape[2], m,
-                                       x4.dtype) for m in blocks]
-    work = _rows(store, "bwd", pieces, max(n for n, _ in sizes), x4.dtype)
-    offs = _rows(store, "bwd offs", pieces, max(n for _, n in sizes), np.int64, zero=True)
-    dw_acc = _rows(store, "dw", pieces, wt.size, np.float64, zero=True).reshape((pieces,) + wt.shape)
-    db_acc = _rows(store, "db", pieces, n_out, np.float64, zero=True)
-    if pieces == 1:
-        direct_backward(x4, wt, wtr, y4, dy4, ph, pw, dh, dw, kh, kw, blocks[0], act, dx4, dw_acc[0], db_acc[0],
-                        work[0], offs[0])
-    else:
-        with launch():
-            direct_backward_pieces(x4, wt, wtr, y4, dy4, ph, pw, dh, dw, kh, kw, cuts, blocks, act, dx4, dw_acc,
-                                   db_acc, work, offs)
-    dweight, db = _in_order(dw_acc, db_acc)
-    dweight = dweight[:, :o_group, :c_group * kh * kw].reshape(w4.shape)
+
+    def block_of(count):
+        return direct_block(count, n_in, n_out, kh, kw, dh, dw, oh, ow)
+
+    def piece(slot, t, a, e):
+        block = block_of(e - a)
+        n_work, n_offs = direct_backward_workspace(x4.shape, n_out, groups, kh, kw, dh, dw, oh, ow, wt.shape[2],
+                                                   wtr.shape[2], block, x4.dtype)
+        work = scratch(store, ("bwd", slot), n_work, x4.dtype)
+        offs = scratch(store, ("bwd offs", slot), n_offs, np.int64, zero=True)
+        dw_acc = scratch(store, ("dw", t), wt.size, np.float64, zero=True).reshape(wt.shape)
+        db_acc = scratch(store, ("db", t), n_out, np.float64, zero=True)
+        direct_backward(x4[a:e], wt, wtr, y4[a:e], dy4[a:e], ph, pw, dh, dw, kh, kw, block, act, dx4[a:e],
+                        dw_acc, db_acc, work, offs)
+        return dw_acc, db_acc
+
+    parts = run_chunks(piece, x4.shape[0], chunks, pieces_per_thread(4 * x4.shape[0] * oh * ow * w4.size),
+                       block_of(x4.shape[0]))
+    dw_acc, db = parts[0]
+    for dw_part, db_part in parts[1:]:
+        dw_acc, db = dw_acc + dw_part, db + db_part
+    dweight = dw_acc[:, :o_group, :c_group * kh * kw].reshape(w4.shape)
     return dx4, dweight.astype(w4.dtype), db.astype(w4.dtype)
-
-
-def _in_order(dw_parts, db_parts):
-    """The pieces' weight gradients summed in piece order (the same numbers whichever thread ran each)."""
-    dweight, db = dw_parts[0].copy(), db_parts[0].copy()
-    for t in range(1, len(dw_parts)):
-        dweight += dw_parts[t]
-        db += db_parts[t]
-    return dweight, db
 
 
 def im2col_conv_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, groups, act, oh, ow, chunks):
     """y (N, O, oh, ow) of a convolution (any stride) by im2col + BLAS, on ``chunks`` threads."""
     y4 = np.empty((x4.shape[0], w4.shape[0], oh, ow), dtype=x4.dtype)
-    cuts = piece_cuts(x4.shape[0], chunks)
-    with blas_single_thread():  # BLAS on the kernels' threads only
-        if len(cuts) == 2:
-            im2col_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, groups, act, y4)
-        else:
-            with launch():
-                im2col_forward_pieces(x4, w4, b, sh, sw, ph, pw, dh, dw, groups, act, cuts, y4)
+
+    def piece(slot, t, a, e):
+        im2col_forward(x4[a:e], w4, b, sh, sw, ph, pw, dh, dw, groups, act, y4[a:e])
+
+    with blas_single_thread():
+        run_chunks(piece, x4.shape[0], chunks)
     return y4
 
 
 def im2col_conv_backward(x4, w4, y4, dy4, sh, sw, ph, pw, dh, dw, groups, act, chunks):
     """(dx, dJ, db) of a convolution (any stride) by im2col + BLAS, on ``chunks`` threads."""
     dx4 = np.empty_like(x4)
-    cuts = piece_cuts(x4.shape[0], chunks)
-    if len(cuts) == 2:
-        with blas_single_thread():
-            dweight, db = im2col_backward(x4, w4, y4, dy4, sh, sw, ph, pw, dh, dw, groups, act, dx4)
-    else:
-        dw_parts = np.empty((len(cuts) - 1,) + w4.shape)
-        db_parts = np.empty((len(cuts) - 1, w4.shape[0]))
-        with blas_single_thread(), launch():
-            im2col_backward_pieces(x4, w4, y4, dy4, sh, sw, ph, pw, dh, dw, groups, act, cuts, dx4, dw_parts,
-                                   db_parts)
-        dweight, db = _in_order(dw_parts, db_parts)
+
+    def piece(slot, t, a, e):
+        return im2col_backward(x4[a:e], w4, y4[a:e], dy4[a:e], sh, sw, ph, pw, dh, dw, groups, act, dx4[a:e])
+
+    with blas_single_thread():
+        parts = run_chunks(piece, x4.shape[0], chunks)
+    dweight, db = parts[0]
+    for dw_part, db_part in parts[1:]:
+        dweight, db = dweight + dw_part, db + db_part
     return dx4, dweight.astype(w4.dtype), db.astype(w4.dtype)
 
 

@@ -14,9 +14,7 @@ import numpy as np
 from .._checks import as_int, as_int_tuple, spatial_shape
 from ..kernels.conv import even_block
 from ..kernels.local import (
-    local_backward_pieces,
     local_backward_sites,
-    local_forward_pieces,
     local_forward_sites,
     local_workspace,
     reach,
@@ -25,7 +23,7 @@ from ..physics.boundary import fold, interior, wrap
 from ..physics.couplings import LocalCoupling
 from ..physics.formulas import as4d, check_padding, kernel_geometry, make_geometry
 from .coupling import CouplingLayer, activation_code
-from .runtime import launch, n_chunks, piece_cuts, scratch
+from .runtime import n_chunks, run_chunks, scratch
 
 #: samples a block of the local kernels holds: the per-site products get more efficient up to about
 #: 100 samples, while the padded input grid (C hp wp entries per sample) should stay within a
@@ -68,37 +66,29 @@ def _owned_grid_rows(a, e, oh, sh, kh):
     return cut(a), cut(e)
 
 
-def _pieces(store, x4, w6, sh, wp, chunks, block):
-    """How the output site rows are cut, the same in the forward and the backward: the cuts of
-    piece t's site rows [a, e), its grid rows grids[t] = (g_lo, g_hi), the site rows of its box
-    boxes[t] = (b_lo, b_hi), its samples per block blocks[t], and its scratch rows work[t],
-    offs[t] (sized for the backward, kept in ``store``). The forward lays out x on the box at the
-    start of work[t], where the backward finds it (see local_backward_sites)."""
+def _piece_scratch(store, t, x4, w6, sh, wp, a, e, block):
+    """What piece t, with output site rows [a, e), works on, the same in the forward and the
+    backward: its grid rows (g_lo, g_hi), the site rows of its box (b_lo, b_hi), the samples per
+    block m, and its scratch (work, offs), sized for the backward and kept per piece (not per
+    thread: whichever thread runs the piece). The forward lays out x on the box at the start of
+    ``work``, where the backward finds it (see local_backward_sites)."""
     n_out, oh, ow, c_in, kh, kw = w6.shape
-    cuts = piece_cuts(oh, chunks)
-    grids, boxes, blocks, sizes = [], [], [], []
-    for a, e in zip(cuts[:-1], cuts[1:]):
-        g_lo, g_hi = _owned_grid_rows(a, e, oh, sh, kh)
-        e_lo, e_hi = reach(g_lo, g_hi, sh, kh, oh)
-        b_lo, b_hi = min(a, e_lo), max(e, e_hi)
-        plane = c_in * _rows_of(sh, kh, b_lo, b_hi) * wp
-        m = local_block(x4.shape[0], plane, block)
-        grids.append((g_lo, g_hi))
-        boxes.append((b_lo, b_hi))
-        blocks.append(m)
-        sizes.append(local_workspace(n_out, oh, ow, c_in, kh, kw, plane, (b_hi - b_lo) * ow, (e - a) * ow, m,
-                                     x4.dtype))
-    pieces = len(blocks)
-    work = scratch(store, "local", pieces * max(n for n, _ in sizes), x4.dtype).reshape(pieces, -1)
-    offs = scratch(store, "offs", pieces * max(n for _, n in sizes), np.int64).reshape(pieces, -1)
-    as_array = np.array  # int64 tables the kernels index
-    return cuts, as_array(grids, np.int64), as_array(boxes, np.int64), as_array(blocks, np.int64), work, offs
+    g_lo, g_hi = _owned_grid_rows(a, e, oh, sh, kh)
+    e_lo, e_hi = reach(g_lo, g_hi, sh, kh, oh)
+    b_lo, b_hi = min(a, e_lo), max(e, e_hi)
+    plane = c_in * _rows_of(sh, kh, b_lo, b_hi) * wp
+    m = local_block(x4.shape[0], plane, block)
+    n_work, n_offs = local_workspace(n_out, oh, ow, c_in, kh, kw, plane, (b_hi - b_lo) * ow, (e - a) * ow, m,
+                                     x4.dtype)
+    work = scratch(store, ("local", t), n_work, x4.dtype)
+    offs = scratch(store, ("offs", t), n_offs, np.int64)
+    return g_lo, g_hi, b_lo, b_hi, m, work, offs
 
 
 def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, block=None):
     """y (N, O, OH, OW) of a locally connected layer by the per-site kernels, on ``chunks`` threads,
     each with its own rows of output sites and every sample (``store``: a layer's dict of reusable
-    scratch arrays, see runtime.scratch, where the laid-out input is kept for local_conv_backward;
+    scratch arrays, see base.scratch, where the laid-out input is kept for local_conv_backward;
     None: fresh arrays; ``block``: at most this many samples per block, for the tests)."""
     given = x4
     y_shape = (x4.shape[0], w6.shape[0]) + w6.shape[1:3]
@@ -112,13 +102,12 @@ def local_conv_forward(x4, w6, b3, sh, sw, ph, pw, act, chunks, store=None, bloc
     wp = (ow - 1) * sw + kw
     if store is not None:
         store.pop("laid_out", None)
-    cuts, _, boxes, blocks, work, offs = _pieces(store, x4, w6, sh, wp, chunks, block)
-    if len(blocks) == 1:
-        local_forward_sites(x4, w3, bias, sh, sw, ph, pw, kh, kw, 0, oh, boxes[0, 0], boxes[0, 1], blocks[0], act, y4,
-                            work[0], offs[0])
-    else:
-        with launch():
-            local_forward_pieces(x4, w3, bias, sh, sw, ph, pw, kh, kw, cuts, boxes, blocks, act, y4, work, offs)
+
+    def piece(slot, t, a, e):
+        _, _, b_lo, b_hi, m, work, offs = _piece_scratch(store, t, x4, w6, sh, wp, a, e, block)
+        local_forward_sites(x4, w3, bias, sh, sw, ph, pw, kh, kw, a, e, b_lo, b_hi, m, act, y4, work, offs)
+
+    run_chunks(piece, oh, chunks, per_thread=1)
     if store is not None:
         store["laid_out"] = (given, chunks, block)  # which x the scratch holds, cut how
     return y
@@ -143,15 +132,14 @@ def local_conv_backward(x4, w6, y4, dy4, sh, sw, ph, pw, act, chunks, store=None
     dx4 = np.empty_like(x4) if covered else np.zeros_like(x4)
     dweight = np.empty((n_out, n_sites, n_taps), dtype=x4.dtype)
     db = np.zeros((n_out, n_sites))
-    cuts, grids, _, blocks, work, offs = _pieces(store, x4, w6, sh, wp, chunks, block)
-    laid_out = ((blocks >= x4.shape[0]) & reuse).astype(np.int64)
-    if len(blocks) == 1:
-        local_backward_sites(x4, w3, y4, dy4, sh, sw, ph, pw, kh, kw, 0, oh, grids[0, 0], grids[0, 1], blocks[0], act,
-                             laid_out[0], dx4, dweight, db, work[0], offs[0])
-    else:
-        with launch():
-            local_backward_pieces(x4, w3, y4, dy4, sh, sw, ph, pw, kh, kw, cuts, grids, blocks, act, laid_out, dx4,
-                                  dweight, db, work, offs)
+
+    def piece(slot, t, a, e):
+        g_lo, g_hi, _, _, m, work, offs = _piece_scratch(store, t, x4, w6, sh, wp, a, e, block)
+        laid_out = int(reuse and x4.shape[0] <= m)
+        local_backward_sites(x4, w3, y4, dy4, sh, sw, ph, pw, kh, kw, a, e, g_lo, g_hi, m, act, laid_out, dx4,
+                             dweight, db, work, offs)
+
+    run_chunks(piece, oh, chunks, per_thread=1)
     return dx4.reshape(shapes[0]), dweight.reshape(shapes[1]), db.reshape(shapes[2]).astype(x4.dtype)
 
 

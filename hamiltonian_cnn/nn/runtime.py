@@ -1,68 +1,97 @@
-"""How a layer runs its kernels on a batch: pieces of the batch on Numba's threads, reusable scratch.
+"""How a layer runs its kernels on a batch: pieces of the batch on threads, reusable scratch.
 
-Each kernel module has a ``*_pieces`` twin of its kernels (``@njit(parallel=True)``) that runs
-the kernel on consecutive pieces [cuts[t], cuts[t + 1]) of the batch in a ``prange``: Numba's
-own threads (its threading layer: OpenMP, TBB or its workqueue). Each piece writes its own
-slices of the outputs and its own row of partial weight gradients, which the caller sums in
-piece order, so the result does not depend on which thread ran which piece: the same seed and
-thread count give bit-identical numbers. The thread count is Numba's (``numba.set_num_threads``);
-calls smaller than PARALLEL_MIN_FLOPS stay on the calling thread, in the serial kernel.
-
-Two guards, both because a threading layer is process-wide state: parallel calls from several
-Python threads take turns (``launch``; Numba's workqueue layer must not be entered twice at
-once), and a process forked from one that has started Numba's threads runs every kernel on
-one thread (GNU OpenMP does not survive a fork).
+The kernels release the GIL (``nogil``), so pieces of a batch run at the same time on the
+threads of a standard ``concurrent.futures.ThreadPoolExecutor``: the calling thread takes pieces
+too, each piece writes its own slices of the outputs and returns its own partial weight
+gradients, and the caller sums those in piece order. The result therefore does not depend on
+which thread ran which piece: the same seed and thread count give bit-identical numbers.
+The thread count is Numba's (``numba.set_num_threads``); calls smaller than PARALLEL_MIN_FLOPS
+stay on the calling thread, where handing work over would cost more than it saves.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 #: below this many floating-point operations a kernel call runs on the calling thread alone:
-#: starting Numba's threads costs microseconds to tens of microseconds, what a call this small
-#: takes in all
+#: waking another thread costs tens of microseconds, what a call this small takes in all
 PARALLEL_MIN_FLOPS = 10_000_000
+#: pieces per thread that a large batch is cut into: threads that finish early take the pieces of
+#: one slowed down by other work on its core, and the last piece to finish is small. A call of
+#: fewer than BALANCE_MIN_FLOPS operations takes one piece per thread.
+PIECES_PER_THREAD = 3
+BALANCE_MIN_FLOPS = 100_000_000
 
-_LAUNCH = threading.Lock()
-_STARTED_IN = None  # the pid of the process that first ran a parallel kernel
+_POOL: ThreadPoolExecutor | None = None
+_POOL_KEY = None  # (pid, workers): a pool does not survive a fork, and grows with the thread count
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL, _POOL_KEY
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_KEY[0] != os.getpid() or _POOL_KEY[1] < workers:
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hamiltonian_cnn")
+            _POOL_KEY = (os.getpid(), workers)
+        return _POOL
 
 
 def n_chunks(flops=None) -> int:
-    """How many pieces a batch is cut into, one per thread: Numba's thread count, or 1 for a call of
-    fewer than PARALLEL_MIN_FLOPS operations (``flops`` None: always the thread count) and in a
-    process forked after Numba's threads had started."""
+    """How many threads run pieces of a batch: Numba's thread count, or 1 for a call of fewer than
+    PARALLEL_MIN_FLOPS operations (``flops`` None: always the thread count)."""
     import numba
 
     if flops is not None and flops < PARALLEL_MIN_FLOPS:
         return 1
-    if _STARTED_IN is not None and _STARTED_IN != os.getpid():
-        return 1
     return numba.get_num_threads()
 
 
-def piece_cuts(n_batch: int, chunks: int, granule: int = 1) -> np.ndarray:
-    """The cuts 0 = c_0 < c_1 < ... < c_P = n_batch of P = min(chunks, n_batch) consecutive pieces,
-    as even as possible, each starting at a multiple of ``granule`` (a kernel's natural block of
-    samples) when there are enough of them."""
-    chunks = max(1, min(int(chunks), int(n_batch)))
-    granule = max(1, min(int(granule), n_batch // chunks))
+def pieces_per_thread(flops) -> int:
+    return PIECES_PER_THREAD if flops >= BALANCE_MIN_FLOPS else 1
+
+
+def run_chunks(fn, n_batch: int, chunks: int, per_thread: int | None = None, granule: int = 1) -> list:
+    """[fn(slot, t, a, b) for the consecutive pieces t = 0, 1, ... [a, b) of range(n_batch)], in order.
+
+    ``chunks`` threads (the calling one and chunks - 1 of the pool; ``slot`` says which, for
+    per-thread scratch) take the ``per_thread`` (default PIECES_PER_THREAD) x ``chunks`` pieces in
+    turn until none is left. Pieces start at multiples of ``granule`` samples (a kernel's natural
+    block) when there are enough of them. An exception in any piece is raised here, after every
+    piece has stopped.
+    """
+    chunks = max(1, min(chunks, n_batch))
+    if chunks == 1:
+        return [fn(0, 0, 0, n_batch)]
+    granule = max(1, min(granule, n_batch // chunks))
     n_units = -(-n_batch // granule)
-    pieces = min(n_units, chunks)
-    return np.array([min(n_batch, (t * n_units // pieces) * granule) for t in range(pieces + 1)], dtype=np.int64)
+    n_pieces = min(n_units, max(1, PIECES_PER_THREAD if per_thread is None else per_thread) * chunks)
+    cuts = [min(n_batch, (t * n_units // n_pieces) * granule) for t in range(n_pieces + 1)]
+    bounds = list(zip(cuts[:-1], cuts[1:]))
+    results = [None] * n_pieces
+    turns = itertools.count()  # next() is atomic under the GIL
 
+    def work(slot):
+        for t in iter(turns.__next__, None):
+            if t >= n_pieces:
+                return
+            results[t] = fn(slot, t, *bounds[t])
 
-@contextlib.contextmanager
-def launch():
-    """Context for a call of a ``*_pieces`` kernel: one at a time per process, and the process noted
-    as the one whose threads have started."""
-    global _STARTED_IN
-    with _LAUNCH:
-        _STARTED_IN = os.getpid()
-        yield
+    pool = _pool(chunks - 1)
+    futures = [pool.submit(work, slot) for slot in range(1, chunks)]
+    try:
+        work(0)
+    finally:
+        errors = [f.exception() for f in futures]  # waits: no piece keeps running on the caller's buffers
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
 
 
 def scratch(store, key, size: int, dtype, zero: bool = False) -> np.ndarray:

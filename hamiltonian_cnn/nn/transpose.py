@@ -15,12 +15,7 @@ import math
 import numpy as np
 
 from .._checks import as_int_tuple, spatial_shape
-from ..kernels.transpose import (
-    transpose_backward,
-    transpose_backward_pieces,
-    transpose_forward,
-    transpose_forward_pieces,
-)
+from ..kernels.transpose import transpose_backward, transpose_forward
 from ..physics.couplings import SharedCoupling
 from ..physics.formulas import (
     Geometry,
@@ -30,7 +25,7 @@ from ..physics.formulas import (
     normalize_padding,
 )
 from .coupling import CouplingLayer, activation_code
-from .runtime import launch, n_chunks
+from .runtime import n_chunks, run_chunks
 
 
 class _ConvTranspose(CouplingLayer):
@@ -85,12 +80,11 @@ class _ConvTranspose(CouplingLayer):
         act, groups = activation_code(self.activation), self.groups
         flops = 2 * x.shape[0] * w.size * math.prod(x.shape[2:])
 
-        chunks = min(n_chunks(flops), x.shape[0])
-        if chunks == 1:
-            z4 = transpose_forward(x4, w4, b, sh, sw, ph, pw, dh, dw, groups, height, width, act, 1)
-        else:
-            with launch():
-                z4 = transpose_forward_pieces(x4, w4, b, sh, sw, ph, pw, dh, dw, groups, height, width, act, chunks)
+        def piece(slot, t, a, e):
+            return transpose_forward(x4[a:e], w4, b, sh, sw, ph, pw, dh, dw, groups, height, width, act, 1)
+
+        parts = run_chunks(piece, x.shape[0], n_chunks(flops))
+        z4 = parts[0] if len(parts) == 1 else np.concatenate(parts)
         z = z4.reshape((x.shape[0], self.out_ch) + geo.in_sites)
         return z, (x4, w4, z4, geo, x.shape, flops)
 
@@ -100,12 +94,15 @@ class _ConvTranspose(CouplingLayer):
         act, groups = activation_code(self.activation), self.groups
         dz4 = dz.reshape(z4.shape)
 
-        chunks = min(n_chunks(2 * flops), x4.shape[0])
-        if chunks == 1:
-            dx4, dw4, db = transpose_backward(x4, w4, z4, dz4, sh, sw, ph, pw, dh, dw, groups, act, 1)
-        else:
-            with launch():
-                dx4, dw4, db = transpose_backward_pieces(x4, w4, z4, dz4, sh, sw, ph, pw, dh, dw, groups, act, chunks)
+        def piece(slot, t, a, e):
+            return transpose_backward(x4[a:e], w4, z4[a:e], dz4[a:e], sh, sw, ph, pw, dh, dw, groups, act, 1)
+
+        parts = run_chunks(piece, x4.shape[0], n_chunks(2 * flops))
+        dx4, dw4, db = parts[0]
+        if len(parts) > 1:
+            dx4 = np.concatenate([p[0] for p in parts])
+            for _, dw_part, db_part in parts[1:]:
+                dw4, db = dw4 + dw_part, db + db_part
         grads = {"J": dw4.reshape(self.weight_shape)}
         if self.use_bias:
             grads["b"] = db

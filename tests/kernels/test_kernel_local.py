@@ -173,10 +173,9 @@ def test_row_pieces_match_one_piece(sites, kernel, stride, pads, chunks, c_in):
         np.testing.assert_allclose(g, want, rtol=1e-11, atol=1e-11, err_msg=what)
 
 
-def test_backward_reuses_the_forward_layout_only_for_its_x():
-    """The backward takes the input the forward laid out in the layer's scratch (one row per piece,
-    whichever thread runs it) only for the same x cut into the same pieces; otherwise it lays x out
-    again."""
+def test_backward_reuses_the_forward_layout_only_for_its_x(monkeypatch):
+    """The backward takes the input the forward laid out in the layer's scratch only for the same x
+    cut into the same pieces, whichever thread runs which piece; otherwise it lays x out again."""
     import hamiltonian_cnn.nn.local as local_nn
 
     rng = np.random.default_rng(3)
@@ -188,6 +187,16 @@ def test_backward_reuses_the_forward_layout_only_for_its_x():
     def plain(x4, y4, dy):
         return reference_backward(x4, w6, y4, dy, *args[:4], "sigmoid")
 
+    real = local_nn.run_chunks
+    swap = {"on": False}
+
+    def run_chunks(piece, n, chunks, per_thread=None):  # the pieces on the other threads' slots
+        if not swap["on"]:
+            return real(piece, n, chunks, per_thread=per_thread)
+        cuts = [t * n // chunks for t in range(chunks + 1)]
+        return [piece(chunks - 1 - t, t, cuts[t], cuts[t + 1]) for t in reversed(range(chunks))]
+
+    monkeypatch.setattr(local_nn, "run_chunks", run_chunks)
     store = {}
     y1 = local_nn.local_conv_forward(x1, w6, b3, *args, 2, store)
     y2 = local_nn.local_conv_forward(x2, w6, b3, *args, 2, store)  # the scratch now holds x2
@@ -195,6 +204,7 @@ def test_backward_reuses_the_forward_layout_only_for_its_x():
     for got, want in zip(local_nn.local_conv_backward(x1, w6, y1, dy, *args, 2, store), plain(x1, y1, dy)):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
     y2 = local_nn.local_conv_forward(x2, w6, b3, *args, 2, store)
+    swap["on"] = True
     for got, want in zip(local_nn.local_conv_backward(x2, w6, y2, dy, *args, 2, store), plain(x2, y2, dy)):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
     y2 = local_nn.local_conv_forward(x2, w6, b3, *args, 2, store)

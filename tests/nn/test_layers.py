@@ -368,20 +368,26 @@ def test_reused_scratch_follows_the_batch_size(make, shape):
             np.testing.assert_array_equal(layer.grads[key], fresh.grads[key])
 
 
-def test_piece_cuts_and_thread_count():
-    """Pieces cover the batch exactly once, in order, at most one per thread, starting at multiples
-    of the granule when there are enough; small calls stay on the calling thread."""
+def test_run_chunks_order_errors_and_thread_count():
+    """Pieces come back in order, cover the batch exactly once, errors in any piece reach the caller,
+    and small calls stay on the calling thread."""
     import numba
 
-    from hamiltonian_cnn.nn.runtime import PARALLEL_MIN_FLOPS, n_chunks, piece_cuts
+    from hamiltonian_cnn.nn.runtime import PARALLEL_MIN_FLOPS, n_chunks, run_chunks
 
-    for n, chunks, granule in ((10, 3, 1), (2, 5, 1), (7, 1, 1), (100, 2, 1), (100, 3, 8), (9, 2, 8), (1, 4, 8)):
-        cuts = piece_cuts(n, chunks, granule)
-        assert cuts.dtype == np.int64 and cuts[0] == 0 and cuts[-1] == n
-        assert np.all(np.diff(cuts) > 0) and len(cuts) - 1 == min(chunks, n, -(-n // max(1, min(granule, n // chunks))))
-        if n // chunks >= granule:
-            assert all(c % granule == 0 for c in cuts[:-1])
-    assert list(piece_cuts(10, 3)) == [0, 3, 6, 10]
+    for n, chunks in ((10, 3), (2, 5), (7, 1), (100, 2)):
+        pieces = run_chunks(lambda slot, t, a, b: (t, a, b, slot), n, chunks)
+        assert [p[0] for p in pieces] == list(range(len(pieces)))
+        assert pieces[0][1] == 0 and pieces[-1][2] == n
+        assert all(p[2] == q[1] for p, q in zip(pieces, pieces[1:]))
+        assert {p[3] for p in pieces} <= set(range(min(chunks, n)))
+
+    def fail(slot, t, a, b):
+        if t == 1:
+            raise ValueError("piece 1 failed")
+
+    with pytest.raises(ValueError, match="piece 1 failed"):
+        run_chunks(fail, 10, 2)
     assert n_chunks(PARALLEL_MIN_FLOPS - 1) == 1
     assert n_chunks(PARALLEL_MIN_FLOPS) == numba.get_num_threads() == n_chunks()
 
@@ -397,8 +403,9 @@ def test_conv_threads_follow_the_flops(monkeypatch):
     if numba.get_num_threads() < 2:
         pytest.skip("needs 2 Numba threads")
     seen = []
-    real = conv.piece_cuts
-    monkeypatch.setattr(conv, "piece_cuts", lambda n, chunks, *a: seen.append(chunks) or real(n, chunks, *a))
+    real = conv.run_chunks
+    monkeypatch.setattr(conv, "run_chunks",
+                        lambda fn, n, chunks, *a, **k: seen.append(chunks) or real(fn, n, chunks, *a, **k))
     rng = np.random.default_rng(0)
     for (n, c_in, c_out, sites), fwd, bwd in (((64, 16, 32, 16), numba.get_num_threads(), numba.get_num_threads()),
                                               ((32, 16, 32, 4), 1, 1)):
@@ -410,49 +417,30 @@ def test_conv_threads_follow_the_flops(monkeypatch):
         assert seen[-2:] == [fwd, bwd]
 
 
-def test_layers_from_several_threads_and_a_forked_child():
-    """Layers called on several Python threads at once take turns on Numba's threads and each gets
-    its own numbers; a process forked after Numba's threads started runs its kernels on one thread."""
-    import multiprocessing
+def test_run_chunks_from_several_threads():
+    """Callers on several threads share the pool's threads but each gets its own pieces back."""
     import threading
 
-    import numba
+    from hamiltonian_cnn.nn.runtime import run_chunks
 
-    from hamiltonian_cnn.nn import runtime
-
-    rng = np.random.default_rng(5)
-    layers = [nn.SharedConv2d(8, 16, 3, padding=1, seed=k) for k in range(3)] + [
-        nn.LocalConv2d(8, 8, 3, padding=1, input_size=(16, 16), seed=3), nn.ConvTranspose2d(8, 8, 3, seed=4)]
-    x = rng.standard_normal((96, 8, 16, 16)).astype(np.float32)
-    want = [layer.forward(x) for layer in layers]
     outputs, errors = {}, []
 
     def caller(k):
         try:
-            for _ in range(5):
-                np.testing.assert_array_equal(layers[k].forward(x), want[k])
+            for _ in range(50):
+                pieces = run_chunks(lambda slot, t, a, b: (k, t, a, b), 12, 3)
+                assert [p[0] for p in pieces] == [k] * len(pieces)
+                assert pieces[0][2] == 0 and pieces[-1][3] == 12
             outputs[k] = True
         except BaseException as exc:  # reported below, on the test's thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=caller, args=(k,)) for k in range(len(layers))]
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors and sorted(outputs) == list(range(len(layers)))
-    if numba.get_num_threads() > 1 and "fork" in multiprocessing.get_all_start_methods():
-        assert runtime._STARTED_IN is not None
-        with multiprocessing.get_context("fork").Pool(1) as pool:
-            chunks, y = pool.apply(_forked_forward, (layers[0], x))
-        assert chunks == 1
-        np.testing.assert_allclose(y, want[0], rtol=1e-5, atol=1e-6)
-
-
-def _forked_forward(layer, x):
-    from hamiltonian_cnn.nn.runtime import n_chunks
-
-    return n_chunks(), layer.forward(x)
+    assert not errors and sorted(outputs) == [0, 1, 2, 3]
 
 
 def test_blas_single_thread_restores_the_thread_counts():
