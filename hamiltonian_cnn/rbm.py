@@ -469,6 +469,8 @@ class RBM:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=epochs, desc="fit RBM", unit="epoch", leave=False)
+        blas = blas_single_thread()  # small products: a multi-threaded BLAS only waits on its threads
+        blas.__enter__()
         try:
             for _ in range(epochs):
                 order = rng.permutation(n)
@@ -489,6 +491,7 @@ class RBM:
                     bar.update(1)
                     bar.set_postfix(reconstruction=f"{history['reconstruction'][-1]:.4f}")
         finally:
+            blas.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
         self.history = history
@@ -525,8 +528,9 @@ class RBM:
         self._check_params()
         if method == "exact":
             return self._log_partition_exact()
-        return self._log_partition_ais(as_int(n_chains, "n_chains", 2), n_betas,
-                                       as_rng(self.rng if seed is None else seed, "seed"), base)
+        with blas_single_thread():
+            return self._log_partition_ais(as_int(n_chains, "n_chains", 2), n_betas,
+                                           as_rng(self.rng if seed is None else seed, "seed"), base)
 
     def _log_partition_exact(self) -> float:
         V, H = self.n_visible, self.n_hidden
