@@ -257,7 +257,9 @@ def _list(p, text, name, allowed=None, kind=str):
         values = [kind(v.strip()) for v in text.split(",") if v.strip()]
     except ValueError:
         p.error(f"--{name}: expected comma-separated {kind.__name__}s, got {text!r}")
-    if not values or (allowed is not None and any(v not in allowed for v in values)):
+    if not values:
+        p.error(f"--{name}: expected a comma-separated list, got {text!r}")
+    if allowed is not None and any(v not in allowed for v in values):
         p.error(f"--{name}: expected a subset of {','.join(allowed)}, got {text!r}")
     return values
 
@@ -295,15 +297,19 @@ def parse_args(argv=None):
     args.steps = 3000 if args.steps is None else args.steps
     args.ais_chains = 100 if args.ais_chains is None else args.ais_chains
     args.ais_betas = 3000 if args.ais_betas is None else args.ais_betas
-    if args.seeds < 1 or args.steps < 1 or args.ais_chains < 2 or args.ais_betas < 10 or args.sample_steps < 0:
-        p.error("--seeds and --steps must be >= 1, --ais-chains >= 2, --ais-betas >= 10, --sample-steps >= 0")
+    for name, low in (("seeds", 1), ("steps", 1), ("ais_chains", 2), ("ais_betas", 10), ("sample_steps", 0)):
+        if getattr(args, name) < low:
+            p.error(f"--{name.replace('_', '-')}: expected an integer >= {low}, got {getattr(args, name)}")
     args.datasets = _list(p, args.datasets, "datasets", DATASETS)
     args.families = _list(p, args.families, "families", FAMILIES)
     args.sizes = sorted(set(_list(p, args.sizes, "sizes", kind=int)))
-    args.lrs = _list(p, args.lrs, "lrs", kind=float)
-    args.sklearn_lrs = _list(p, args.sklearn_lrs, "sklearn-lrs", kind=float)
-    if min(args.sizes) < 10 or min(args.lrs + args.sklearn_lrs) <= 0:
-        p.error("--sizes must be >= 10 and the learning rates > 0")
+    if min(args.sizes) < 10:
+        p.error(f"--sizes: expected training-set sizes >= 10, got {args.sizes}")
+    for name in ("lrs", "sklearn_lrs"):
+        values = _list(p, getattr(args, name), name.replace("_", "-"), kind=float)
+        if not all(math.isfinite(v) and v > 0 for v in values):
+            p.error(f"--{name.replace('_', '-')}: expected finite learning rates > 0, got {values}")
+        setattr(args, name, values)
     check_cli_args(p, args)
     return args
 

@@ -360,7 +360,7 @@ class RBM:
             def piece(slot, t, k0, k1):
                 gibbs_dense(x2[k0 * CHAIN_BLOCK:k1 * CHAIN_BLOCK], W, b, a2, gaussian, n_steps, seeds[k0:k1],
                             CHAIN_BLOCK)
-        with blas_single_thread():
+        with blas_single_thread(always=True):
             run_chunks(piece, n_blocks, n_chunks(flops), per_thread=1)
         return x
 
@@ -469,7 +469,7 @@ class RBM:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=epochs, desc="fit RBM", unit="epoch", leave=False)
-        blas = blas_single_thread()  # small products: a multi-threaded BLAS only waits on its threads
+        blas = blas_single_thread(always=True)  # small products: a multi-threaded BLAS only waits on its threads
         blas.__enter__()
         try:
             for _ in range(epochs):
@@ -528,7 +528,7 @@ class RBM:
         self._check_params()
         if method == "exact":
             return self._log_partition_exact()
-        with blas_single_thread():
+        with blas_single_thread(always=True):
             return self._log_partition_ais(as_int(n_chains, "n_chains", 2), n_betas,
                                            as_rng(self.rng if seed is None else seed, "seed"), base)
 
