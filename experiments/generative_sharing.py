@@ -270,7 +270,7 @@ def parse_args(argv=None):
     p.add_argument("--families", default=",".join(FAMILIES), help="subset of shared,local,full,sklearn")
     p.add_argument("--sizes", default="100,200,400,800", help="training-set sizes (capped at the data's)")
     p.add_argument("--steps", type=int, default=None, help="parameter updates per model (default 3000; --quick 300)")
-    p.add_argument("--lrs", default="0.003,0.01,0.03", help="learning rates to choose from on validation")
+    p.add_argument("--lrs", default="0.01,0.03,0.1,0.3,1", help="learning rates to choose from on validation")
     p.add_argument("--sklearn-lrs", default="0.01,0.03,0.1", help="BernoulliRBM learning rates to choose from")
     p.add_argument("--ais-chains", type=int, default=None, help="AIS runs (default 100; --quick 50)")
     p.add_argument("--ais-betas", type=int, default=None, help="AIS temperatures (default 3000; --quick 500)")
@@ -278,7 +278,7 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, default=10, help="number of seeds (seed .. seed + seeds - 1)")
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--quick", action="store_true",
-                   help="1 seed, sizes 200 and 800, 300 updates, lr 0.01 and sklearn 0.03 (no selection), small AIS")
+                   help="1 seed, sizes 200 and 800, 300 updates, lr 0.1 and sklearn 0.03 (no selection), small AIS")
     p.add_argument("--out", default=None, help="output folder (default experiments/results/generative_sharing/<time>)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -286,7 +286,7 @@ def parse_args(argv=None):
         if args.sizes == p.get_default("sizes"):
             args.sizes = "200,800"
         if args.lrs == p.get_default("lrs"):
-            args.lrs = "0.01"
+            args.lrs = "0.1"
         if args.sklearn_lrs == p.get_default("sklearn_lrs"):
             args.sklearn_lrs = "0.03"
         args.seeds = 1 if args.seeds == p.get_default("seeds") else args.seeds
@@ -317,6 +317,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     t0 = time.perf_counter()
+    prov = provenance(args, seed=args.seed)  # the commit the code was loaded from, taken before the run
     out = output_folder(args.out, __file__)
     store = CellStore(out)
     common = {"steps": args.steps, "ais_chains": args.ais_chains, "ais_betas": args.ais_betas}
@@ -356,7 +357,7 @@ def main(argv=None):
               "chosen_lr": [{"dataset": d, "family": f, "lr": lr} for (d, f), lr in chosen.items()],
               "selection": [{**c, **r} for c, r in zip(select_cells, selection)],
               "records": records, "summary": summary,
-              "provenance": provenance(args, seed=args.seed, wall_time=time.perf_counter() - t0)}
+              "provenance": {**prov, "wall_time": time.perf_counter() - t0}}
     atomic_write_json(os.path.join(out, "results.json"), report)
     figures(out, records, summary, args)
     print(f"\ntest log-likelihood (nats; AIS, {args.ais_chains} runs x {args.ais_betas} temperatures), "
