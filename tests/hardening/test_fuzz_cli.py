@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPTS = ("sharing_vs_coupling", "boltzmann_ensembles", "parameter_counting", "receptive_field", "learned_filters",
-           "benchmark_kernels", "derivation_check", "generative_sharing")
+           "benchmark_kernels", "derivation_check", "generative_sharing", "rbm_exact")
 _MODULES = {}
 
 
@@ -63,6 +63,8 @@ BAD = {
         "--ais-chains": ["1", "0"], "--ais-betas": ["9", "-1"], "--sample-steps": ["-1"], "--seeds": ["0", "-1"],
         "--seed": SEEDS, "--out": COMMON_OUT,
     },
+    "rbm_exact": {"--seeds": ["0", "-1"], "--ais-chains": ["1"], "--ais-betas": ["9"], "--negatives": ["29", "x"],
+                  "--seed": SEEDS, "--out": COMMON_OUT},
 }
 CASES = [(name, option, value) for name in SCRIPTS for option, values in BAD[name].items() for value in values]
 
