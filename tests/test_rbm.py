@@ -419,3 +419,33 @@ def test_default_visible_bias_per_family():
     assert shared.hidden_shape == local.hidden_shape == full.hidden_shape == (2, 3, 3)
     assert shared.n_params < local.n_params < full.n_params
     assert set(shared.params) == {"J", "b", "a"}
+
+
+def test_gaussian_visible_units_train_and_score():
+    rng = np.random.default_rng(2)
+    centres = np.array([[2.0, 0.0, -1.0], [-1.0, 1.5, 1.0]])
+    X = (centres[rng.integers(0, 2, 400)] + 0.3 * rng.standard_normal((400, 3))).reshape(400, 1, 3)
+    r = hc.RBM.build("full", (1, 3), channels=2, kernel_size=2, visible="gaussian", std=0.1, seed=0)
+    assert r.hidden_shape == (2, 2)
+    before = r.log_likelihood(X)
+    r.fit(X, epochs=30, method="cd", lr=0.01, batch_size=20, seed=0, progress=False)
+    after = r.log_likelihood(X)
+    assert after > before + 0.5, (before, after)
+    estimate, stderr = r.log_partition("ais", n_chains=200, n_betas=1000, seed=0)
+    assert abs(estimate - r.log_partition()) < 3 * stderr + 1e-3
+
+
+def test_float32_model_runs_the_float32_kernels_to_the_same_distribution():
+    r64 = shared_rbm(shape=(1, 2, 3), filters=1, scale=1.2)
+    c = r64.coupling
+    r32 = hc.RBM(hc.SharedCoupling(c.weight.astype(np.float32), c.bias.astype(np.float32)), (1, 2, 3),
+                 visible_bias=r64.params["a"].astype(np.float32))
+    assert r32.dtype == np.float32 and r32.params["J"].dtype == np.float32
+    assert r32.log_partition() == pytest.approx(r64.log_partition(), rel=1e-6)
+    samples = r32.sample(20000, n_steps=30, seed=7)
+    assert samples.dtype == np.float32
+    xs = all_states(r64.input_shape)
+    assert chi_square_p(samples, np.exp(-r64.free_energy(xs) - r64.log_partition())) > 1e-3
+    X = xs[[3, 17, 40]].astype(np.float32)
+    g32, g64 = r32.gradient(X, "cd", k=1, seed=0), r64.gradient(X, "cd", k=1, seed=0)
+    assert set(g32) == set(g64) == {"J", "b", "a"}
