@@ -545,6 +545,16 @@ def render_generative(report: dict, figure_dir: str = "figures") -> str:
     lines += ["", f"![log-likelihood against parameters]({figure_dir}/loglik_vs_params.png)", "",
               f"![log-likelihood against training-set size]({figure_dir}/loglik_vs_size.png)", "",
               f"![samples]({figure_dir}/samples.png)", "", f"![filters]({figure_dir}/filters.png)", ""]
+    edges = []
+    for c in report.get("chosen_lr", []):
+        grid = args.get("sklearn_lrs" if c["family"] == "sklearn" else "lrs") or []
+        if len(grid) > 1 and c["lr"] in (min(grid), max(grid)):
+            edges.append(f"{c['dataset']}/{c['family']} ({c['lr']:g}, the {'top' if c['lr'] == max(grid) else 'bottom'}"
+                         f" of {', '.join(f'{v:g}' for v in grid)})")
+    if edges:
+        lines += ["The learning rate chosen on validation lies at an edge of its grid for " + "; ".join(edges)
+                  + ": a rate beyond the grid might do better there, so these cells are a lower bound of what the "
+                  "family reaches with this budget.", ""]
     for d in datasets:
         n = max(s["n_train"] for s in summary if s["dataset"] == d)
         row = {s["family"]: s for s in summary if s["dataset"] == d and s["n_train"] == n}
@@ -552,7 +562,8 @@ def render_generative(report: dict, figure_dir: str = "figures") -> str:
         text = f"*{d}, {n} training images.* The highest test log-likelihood is {best['family']}'s ({fmt2(best)}). "
         pairs = [(a, b) for a, b in (("shared", "local"), ("shared", "full"), ("local", "full"), ("full", "sklearn"))
                  if a in row and b in row]
-        text += "; ".join(_relation(row[a], row[b], a, b) for a, b in pairs) + ". "
+        relations = "; ".join(_relation(row[a], row[b], a, b) for a, b in pairs)
+        text += relations[:1].upper() + relations[1:] + ". "
         small = {s["family"]: s for s in summary if s["dataset"] == d and s["n_train"] == min(sizes)}
         if min(sizes) < n and "shared" in small and "full" in small:
             text += (f"With {min(sizes)} images, {_relation(small['shared'], small['full'], 'shared', 'full')}; the "
