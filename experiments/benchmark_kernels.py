@@ -23,6 +23,10 @@ one's thread pool is still spinning:
    second fresh Python with that same cache (warm); and every layer's first forward + backward
    in a fresh Python with an empty cache.
 5. The machine's scale: numpy's float32 matrix product (1024 x 1024, all threads), GFLOP/s.
+6. Block Gibbs sweeps per second of a shared RBM (hc.RBM, 16 filters 5x5 on 28x28 binary inputs,
+   64 chains, 10 sweeps per call through ``rbm.sample``, validation included) against the same
+   sweep in torch (conv2d + sigmoid + bernoulli + conv_transpose2d + sigmoid + bernoulli, no
+   autograd); the two conditionals' means are compared with torch's (target ratio >= 1.0).
 
 Ratios are ours / reference: <= 1 means ours is at least as fast. The outputs and gradients are
 compared with the references too, so a fast wrong kernel cannot pass unnoticed. Timing is never
@@ -30,6 +34,7 @@ a test.
 
     python experiments/benchmark_kernels.py            # full run (a few minutes)
     python experiments/benchmark_kernels.py --quick    # fewer repeats, start-up without per-layer cold starts
+    python experiments/benchmark_kernels.py --only gibbs   # just the RBM's Gibbs sweeps (6.)
 
 Writes results.json (numbers + provenance) to --out, atomically.
 """
@@ -400,6 +405,71 @@ def write_json_atomic(path: Path, data) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, allow_nan=False) + "\n").encode())
 
 
+GIBBS = {"chains": 64, "filters": 16, "kernel": 5, "sites": (28, 28), "sweeps": 10, "target": 1.0}
+
+
+def gibbs_benchmark(hc, torch, repeats, seed):
+    """Block Gibbs sweeps per second of a shared RBM, ours (rbm.sample from given states) against torch."""
+    g = GIBBS
+    rng = np.random.default_rng(seed)
+    n, k, sweeps = g["chains"], g["kernel"], g["sweeps"]
+    w = (0.1 * rng.standard_normal((g["filters"], 1, k, k))).astype(np.float32)
+    b = rng.uniform(-1.5, -0.5, g["filters"]).astype(np.float32)
+    a = np.full(1, -0.5, np.float32)
+    rbm = hc.RBM(hc.SharedCoupling(w, b), (1,) + g["sites"], visible_bias=a)
+    x = (rng.random((n, 1) + g["sites"]) < 0.3).astype(np.float32)
+
+    def ours():
+        return rbm.sample(n, sweeps, seed=seed, init=x)
+
+    row = {**{key: list(v) if isinstance(v, tuple) else v for key, v in g.items()}, "dtype": "float32"}
+    fns = [ours]
+    if torch is not None:
+        F = torch.nn.functional
+        tw, tb, ta, tx = (torch.from_numpy(w), torch.from_numpy(b), torch.from_numpy(a).reshape(1, 1, 1, 1),
+                          torch.from_numpy(x))
+
+        def torch_sweeps():
+            with torch.no_grad():
+                v = tx
+                for _ in range(sweeps):
+                    d = torch.bernoulli(torch.sigmoid(F.conv2d(v, tw, tb)))
+                    v = torch.bernoulli(torch.sigmoid(F.conv_transpose2d(d, tw) + ta))
+                return v
+
+        d = rbm.sample_hidden(x, np.random.default_rng(seed))
+        with torch.no_grad():
+            row["max_rel_diff_hidden_mean"] = max_rel_diff(rbm.hidden_mean(x), torch.sigmoid(F.conv2d(tx, tw, tb)))
+            row["max_rel_diff_visible_mean"] = max_rel_diff(
+                rbm.visible_mean(d), torch.sigmoid(F.conv_transpose2d(torch.from_numpy(d), tw) + ta))
+        fns.append(torch_sweeps)
+    fastest = []
+    times = paired_ms(fns, repeats, best=fastest)
+    row["ours_sweeps_per_s"] = sweeps / (times[0] * 1e-3)
+    row["ours_best_sweeps_per_s"] = sweeps / (fastest[0] * 1e-3)
+    if torch is not None:
+        row["torch_sweeps_per_s"] = sweeps / (times[1] * 1e-3)
+        row["torch_best_sweeps_per_s"] = sweeps / (fastest[1] * 1e-3)
+        row["ours_over_torch_speed"] = row["ours_sweeps_per_s"] / row["torch_sweeps_per_s"]
+        row["ours_over_torch_speed_best"] = row["ours_best_sweeps_per_s"] / row["torch_best_sweeps_per_s"]
+    return row
+
+
+def print_gibbs(row):
+    g = row
+    print(f"\n6. block Gibbs sweeps of a shared RBM ({g['filters']} filters {g['kernel']}x{g['kernel']} on "
+          f"{g['sites'][0]}x{g['sites'][1]}, {g['chains']} chains, {g['sweeps']} sweeps per call, float32); "
+          "ratio = ours / torch sweeps per second (>= 1: ours at least as fast)")
+    line = f"ours {g['ours_sweeps_per_s']:.1f} sweeps/s"
+    if "torch_sweeps_per_s" in g:
+        ratio = g["ours_over_torch_speed"]
+        line += (f", torch {g['torch_sweeps_per_s']:.1f} sweeps/s, ratio {ratio:.2f} "
+                 f"(target >= {g['target']}: {'yes' if ratio >= g['target'] else 'NO'}; best-of ratio "
+                 f"{g['ours_over_torch_speed_best']:.2f}; conditionals agree to "
+                 f"{max(g['max_rel_diff_hidden_mean'], g['max_rel_diff_visible_mean']):.1e})")
+    print(line)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -410,6 +480,7 @@ def parse_args(argv=None):
                         help="threads for our kernels (numba.set_num_threads) and torch (default: all cores)")
     parser.add_argument("--no-torch", action="store_true", help="skip torch even when it is installed")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurements (fresh processes)")
+    parser.add_argument("--only", choices=["gibbs"], default=None, help="run one measurement only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-epochs", type=int, default=None,
                         help="epochs of the whole training runs (default 30, the fit default; --quick 3)")
@@ -467,6 +538,14 @@ def main(argv=None):
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
     results = {"threads": threads, "torch_threads": torch.get_num_threads() if torch is not None else None}
+    if args.only == "gibbs":
+        results["gibbs"] = gibbs_benchmark(hc, torch, max(repeats, 7), args.seed)
+        print_gibbs(results["gibbs"])
+        out = args.out / "results.json"
+        write_json_atomic(out, {**results, "repeats": max(repeats, 7),
+                                "provenance": provenance(args, time.perf_counter() - start)})
+        print(f"\nwrote {out}")
+        return results
     steps = len(SHAPES) + len(LOCAL_SHAPES) + 1 + (0 if args.no_startup else 1)
     bar = tqdm(total=steps, desc="benchmark", file=sys.stderr)
 
@@ -577,6 +656,7 @@ def main(argv=None):
                                 for name in ("digits", "mnist1d")]
 
     results["sgemm_gflops"] = sgemm_gflops(repeats)
+    results["gibbs"] = gibbs_benchmark(hc, torch, max(repeats, 7), args.seed)
 
     # -- 4. start-up in fresh processes
     if not args.no_startup:
@@ -667,6 +747,8 @@ def main(argv=None):
             print("  " + ", ".join(f"{r['layer']} {r['first_call_s']:.1f} s" for r in results["cold_first_call"]))
             slowest = max(r["first_call_s"] for r in results["cold_first_call"])
             print(f"  slowest {slowest:.1f} s: {'yes' if slowest < 60 else 'NO'}")
+
+    print_gibbs(results["gibbs"])
 
     out = args.out / "results.json"
     write_json_atomic(out, {**results, "repeats": repeats, "provenance": provenance(args, wall)})

@@ -5,6 +5,7 @@
     python papers/build.py --trainability path/to/results.json   # experiments/trainability.py -> §6.1
     python papers/build.py --relax R.json --locality L.json       # relax_coupling / learned_locality -> §8.2
     python papers/build.py --counting path/to/results.json       # parameter_counting -> §7's classic networks
+    python papers/build.py --rbm R.json --generative G.json       # rbm_exact -> §6.2, generative_sharing -> §8.3
 
 Copies results.json to papers/data/ and its figures to papers/figures/, then rewrites the text
 between the ``results:begin`` / ``results:end`` markers with tables and a discussion computed from
@@ -30,6 +31,9 @@ TRAIN_FIGURES = ("trainability.png", "trainability_gradients.png")
 RELAX_BEGIN, RELAX_END = "<!-- relax:begin -->", "<!-- relax:end -->"
 LOCALITY_BEGIN, LOCALITY_END = "<!-- locality:begin -->", "<!-- locality:end -->"
 CLASSIC_BEGIN, CLASSIC_END = "<!-- classic:begin -->", "<!-- classic:end -->"
+RBM_BEGIN, RBM_END = "<!-- rbm:begin -->", "<!-- rbm:end -->"
+GENERATIVE_BEGIN, GENERATIVE_END = "<!-- generative:begin -->", "<!-- generative:end -->"
+GENERATIVE_FIGURES = ("loglik_vs_params.png", "loglik_vs_size.png", "samples.png", "filters.png")
 
 
 def _copy(src: str, dst: str) -> None:
@@ -526,6 +530,113 @@ def render_classic(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _relation(a, b, la, lb) -> str:
+    """A sentence on how interval a (named la) sits against interval b (lb)."""
+    verdict = _compare(a, b)
+    if verdict.startswith("one seed"):
+        return f"{la} {a['mean']:.2f} against {lb} {b['mean']:.2f} (one seed: no interval)"
+    if verdict.startswith("above"):
+        return f"{la} lies above {lb} (the 95 % intervals do not overlap)"
+    if verdict.startswith("below"):
+        return f"{la} lies below {lb} (the 95 % intervals do not overlap)"
+    return f"{la} and {lb} are not resolved (the 95 % intervals overlap)"
+
+
+def fmt2(stat) -> str:
+    """mean ± the 95 % half-width, two decimals (nats)."""
+    return f"{stat['mean']:.2f}" + (f" ± {stat['ci95']:.2f}" if stat.get("ci95") is not None else "")
+
+
+def render_rbm(report: dict, figure_dir: str = "figures") -> str:
+    """§6.2's numbers: exact log-likelihood before and after training, AIS against exact log Z, and the
+    CD/PCD gradient estimates against the exact gradient (experiments/rbm_exact.py)."""
+    s, m = report["summary"], report["model"]
+    n = s["n_seeds"]
+    optimum = report["records"][0]["optimum"]
+    t = s["training"]
+    lines = [_provenance_line(report, "--rbm") + f" {n} seeds; a {m['maps']}-filter {m['window']}×{m['window']} "
+             f"shared RBM on the 30 bars-and-stripes patterns of 4×4 pixels, {m['epochs']} epochs. Exact "
+             f"log-likelihood per pattern (nats; the best any model can do is log 1/30 = {optimum:.2f}), mean ± "
+             "95 % half-width over seeds:", "",
+             "| initial weights | before training | after CD-1 | after PCD-1 (`fit`'s defaults) |", "|---|---|---|---|"]
+    for init, label in (("build", "`RBM.build` (std 2/√fan-in = 1)"), ("small", "std 0.01")):
+        lines.append(f"| {label} | {fmt2(t[init]['before'])} | {fmt2(t[init]['cd1'])} | {fmt2(t[init]['pcd'])} |")
+    g = s["gradient_relative_error"]
+    args = report["provenance"].get("arguments") or {}
+    lines += ["", f"AIS ({args.get('ais_chains')} runs over {args.get('ais_betas')} temperatures) against the exact "
+              f"log Z of the trained models: mean |error| {s['ais_abs_error']['mean']:.3f} nats, mean standard error "
+              f"{s['ais_se']['mean']:.3f}; {s['ais_within_3se']} of {n} estimates within three of their standard "
+              "errors.", "",
+              f"Gradient estimates at the trained parameters, {args.get('negatives')} negative samples each, relative "
+              "error |g − g_exact| / |g_exact|:", "",
+              "| CD-1 | CD-10 | PCD-1, one update | PCD-1, mean of 50 updates |", "|---|---|---|---|",
+              f"| {fmt(g['cd1'])} | {fmt(g['cd10'])} | {fmt(g['pcd1_single'])} | {fmt(g['pcd1'])} |", "",
+              f"![rbm exact]({figure_dir}/rbm_exact.png)", ""]
+    text = (f"Read off the tables: from `build`'s weights, "
+            f"{_relation(t['build']['pcd'], t['build']['cd1'], 'PCD', 'CD-1')}; from weights of 0.01, "
+            f"{_relation(t['small']['pcd'], t['small']['cd1'], 'PCD', 'CD-1')}. PCD gains "
+            f"{fmt2(s['gain_pcd']['build'])} nats over its start from `build`'s weights and "
+            f"{fmt2(s['gain_pcd']['small'])} from 0.01. Of the gradient errors, "
+            f"{_relation(g['cd1'], g['cd10'], 'CD-1', 'CD-10')}, and "
+            f"{_relation(g['pcd1_single'], g['pcd1'], 'one PCD-1 update', 'the mean of 50')}.")
+    lines.append(text)
+    return "\n".join(lines)
+
+
+def render_generative(report: dict, figure_dir: str = "figures") -> str:
+    """§8.3: AIS test log-likelihood per dataset, family and training-set size (experiments/generative_sharing.py)."""
+    summary = report["summary"]
+    args = report["provenance"].get("arguments") or {}
+    seeds = sorted({r["seed"] for r in report["records"]})
+    sizes = sorted({s["n_train"] for s in summary})
+    lines = [_provenance_line(report, "--generative") + f" {len(seeds)} seeds, {args.get('steps')} PCD-1 updates per "
+             f"model, AIS with {args.get('ais_chains')} runs over {args.get('ais_betas')} temperatures from the data's "
+             "base rate; learning rates chosen on a validation split. Test log-likelihood per image (nats), mean ± "
+             "95 % half-width over seeds (the AIS standard error, averaged, in the last column):", "",
+             "| dataset | family | parameters | lr | " + " | ".join(f"test, {n} images" for n in sizes)
+             + " | train, " + f"{sizes[-1]} images | AIS s.e. |",
+             "|---|---|---|---|" + "---|" * len(sizes) + "---|---|"]
+    datasets = [d for d in ("digits", "translated", "cat") if any(s["dataset"] == d for s in summary)]
+    for d in datasets:
+        for f in ("shared", "local", "full", "sklearn"):
+            rows = {s["n_train"]: s for s in summary if s["dataset"] == d and s["family"] == f}
+            if not rows:
+                continue
+            last = rows[max(rows)]
+            lines.append(f"| {d} | {f} | {last['n_params']:,} | {last['lr']:g} | "
+                         + " | ".join(fmt2(rows[n]) if n in rows else "–" for n in sizes)
+                         + f" | {last['train_log_likelihood']:.2f} | {last['ais_se']:.2f} |")
+    lines += ["", f"![log-likelihood against parameters]({figure_dir}/loglik_vs_params.png)", "",
+              f"![log-likelihood against training-set size]({figure_dir}/loglik_vs_size.png)", "",
+              f"![samples]({figure_dir}/samples.png)", "", f"![filters]({figure_dir}/filters.png)", ""]
+    edges = []
+    for c in report.get("chosen_lr", []):
+        grid = args.get("sklearn_lrs" if c["family"] == "sklearn" else "lrs") or []
+        if len(grid) > 1 and c["lr"] in (min(grid), max(grid)):
+            edges.append(f"{c['dataset']}/{c['family']} ({c['lr']:g}, the {'top' if c['lr'] == max(grid) else 'bottom'}"
+                         f" of {', '.join(f'{v:g}' for v in grid)})")
+    if edges:
+        lines += ["The learning rate chosen on validation lies at an edge of its grid for " + "; ".join(edges)
+                  + ": a rate beyond the grid might do better there, so these cells are a lower bound of what the "
+                  "family reaches with this budget.", ""]
+    for d in datasets:
+        n = max(s["n_train"] for s in summary if s["dataset"] == d)
+        row = {s["family"]: s for s in summary if s["dataset"] == d and s["n_train"] == n}
+        best = max(row.values(), key=lambda s: s["mean"])
+        text = f"*{d}, {n} training images.* The highest test log-likelihood is {best['family']}'s ({fmt2(best)}). "
+        pairs = [(a, b) for a, b in (("shared", "local"), ("shared", "full"), ("local", "full"), ("full", "sklearn"))
+                 if a in row and b in row]
+        relations = "; ".join(_relation(row[a], row[b], a, b) for a, b in pairs)
+        text += relations[:1].upper() + relations[1:] + ". "
+        small = {s["family"]: s for s in summary if s["dataset"] == d and s["n_train"] == min(sizes)}
+        if min(sizes) < n and "shared" in small and "full" in small:
+            text += (f"With {min(sizes)} images, {_relation(small['shared'], small['full'], 'shared', 'full')}; the "
+                     f"gap full − shared is {small['full']['mean'] - small['shared']['mean']:.2f} nats there and "
+                     f"{row['full']['mean'] - row['shared']['mean']:.2f} with {n}.")
+        lines += [text.strip(), ""]
+    return "\n".join(lines[:-1])
+
+
 def install(path: str, paper: str, data_name: str, figures, require_figures: bool = False):
     """Copy a results.json to papers/data/<data_name> and the figures beside it to papers/figures/;
     returns the report and the paper's folder. A missing figure is skipped, or refused when
@@ -590,19 +701,26 @@ def main(argv=None):
                    help="a results.json of experiments/learned_locality.py: rewrite §8.2's locality part")
     p.add_argument("--counting", default=None, metavar="RESULTS",
                    help="a results.json of experiments/parameter_counting.py: rewrite §7's classic networks")
+    p.add_argument("--rbm", default=None, metavar="RESULTS",
+                   help="a results.json of experiments/rbm_exact.py: rewrite §6.2's numbers")
+    p.add_argument("--generative", default=None, metavar="RESULTS",
+                   help="a results.json of experiments/generative_sharing.py: rewrite §8.3")
     args = p.parse_args(argv)
     for option, data_name, figures, begin, end, fn in (
             ("relax", "relax_coupling.json", ("relaxation.png",), RELAX_BEGIN, RELAX_END, render_relax),
             ("locality", "learned_locality.json", ("receptive_fields.png",), LOCALITY_BEGIN, LOCALITY_END,
              render_locality),
             ("counting", "parameter_counting.json", ("parameters_vs_side.png",), CLASSIC_BEGIN, CLASSIC_END,
-             render_classic)):
+             render_classic),
+            ("rbm", "rbm_exact.json", ("rbm_exact.png",), RBM_BEGIN, RBM_END, render_rbm),
+            ("generative", "generative_sharing.json", GENERATIVE_FIGURES, GENERATIVE_BEGIN, GENERATIVE_END,
+             render_generative)):
         path = getattr(args, option)
         if path is not None:
             if not os.path.exists(path):
                 p.error(f"--{option}: no file {path!r}")
             build_section(path, args.paper, data_name, figures, begin, end, fn)
-    if args.relax is not None or args.locality is not None or args.counting is not None:
+    if any(getattr(args, o) is not None for o in ("relax", "locality", "counting", "rbm", "generative")):
         return
     if args.trainability is not None:
         if not os.path.exists(args.trainability):

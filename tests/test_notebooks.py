@@ -18,6 +18,7 @@ def test_the_notebooks_exist():
         "04_weight_sharing_vs_full_coupling.ipynb",
         "05_receptive_fields_and_parameters.ipynb",
         "06_relaxation.ipynb",
+        "07_restricted_boltzmann_machine.ipynb",
     ]
 
 

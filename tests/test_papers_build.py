@@ -153,3 +153,29 @@ def test_build_writes_the_classic_networks_section(tmp_path):
     original = (ROOT / "papers" / "hamiltonian_cnn.md").read_text()
     assert text.split("<!-- classic:begin -->")[0] == original.split("<!-- classic:begin -->")[0]
     assert text.split("<!-- classic:end -->")[1] == original.split("<!-- classic:end -->")[1]
+
+
+def test_build_writes_the_rbm_and_generative_sections(tmp_path):
+    exact = load(ROOT / "experiments" / "rbm_exact.py", "rbm_exact_for_build")
+    exact.main(["--seeds", "2", "--ais-chains", "10", "--ais-betas", "100", "--negatives", "60", "--no-progress",
+                "--out", str(tmp_path / "exact")])
+    generative = load(ROOT / "experiments" / "generative_sharing.py", "generative_for_build")
+    generative.main(["--datasets", "cat", "--sizes", "40,80", "--steps", "10", "--lrs", "0.1", "--sklearn-lrs", "0.1",
+                     "--seeds", "2", "--ais-chains", "5", "--ais-betas", "30", "--sample-steps", "2", "--no-progress",
+                     "--out", str(tmp_path / "generative")])
+    exact_report, generative_report = _clean(tmp_path / "exact"), _clean(tmp_path / "generative")
+    paper = tmp_path / "paper" / "hamiltonian_cnn.md"
+    paper.parent.mkdir()
+    shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
+    build = load(ROOT / "papers" / "build.py", "paper_build")
+    build.main(["--rbm", str(tmp_path / "exact" / "results.json"),
+                "--generative", str(tmp_path / "generative" / "results.json"), "--paper", str(paper)])
+    text = paper.read_text()
+    t = exact_report["summary"]["training"]["build"]
+    assert f"| {build.fmt2(t['before'])} | {build.fmt2(t['cd1'])} | {build.fmt2(t['pcd'])} |" in text
+    shared = next(s for s in generative_report["summary"] if s["family"] == "shared" and s["n_train"] == 80)
+    assert f"| cat | shared | {shared['n_params']:,} | 0.1 |" in text and build.fmt2(shared) in text
+    assert (paper.parent / "figures" / "samples.png").exists() and (paper.parent / "figures" / "rbm_exact.png").exists()
+    original = (ROOT / "papers" / "hamiltonian_cnn.md").read_text()
+    assert text.split("<!-- rbm:begin -->")[0] == original.split("<!-- rbm:begin -->")[0]
+    assert text.split("<!-- generative:end -->")[1] == original.split("<!-- generative:end -->")[1]

@@ -10,12 +10,13 @@
 Every X is a numpy array shaped (N, C, *sites); every y is int64.
 """
 
-from .datasets import CAT_TEMPLATE, DATASETS, cat_info, load, load_cat, load_digits, load_mnist1d
+from .datasets import CAT_TEMPLATE, DATASETS, bars_and_stripes, cat_info, load, load_cat, load_digits, load_mnist1d
 from .idx import load_idx, read_idx, save_idx
 from .transforms import canvas_positions, place_on_canvas, shift, shuffle_sites, site_permutation
 
 __all__ = [
     "CAT_TEMPLATE",
+    "bars_and_stripes",
     "DATASETS",
     "cat_info",
     "load",

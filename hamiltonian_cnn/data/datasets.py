@@ -229,6 +229,18 @@ def load_cat(*, size=16, n_train=1000, n_test=500, noise=0.3, template=None,
     return tuple(out)
 
 
+def bars_and_stripes(size=4, dtype=np.float32):
+    """Every bars-and-stripes pattern of a size x size grid (MacKay 2003): each row all on or all off
+    (the bars), or each column (the stripes); 2 ** (size + 1) - 2 distinct patterns, shaped
+    (N, 1, size, size). The textbook data set whose exact log-likelihood an RBM can be scored on."""
+    size = as_int(size, "size", 1, 6)
+    lines = ((np.arange(2**size)[:, None] >> np.arange(size)[None, :]) & 1).astype(dtype)  # (2^size, size)
+    bars = np.repeat(lines[:, :, None], size, axis=2)
+    stripes = np.repeat(lines[:, None, :], size, axis=1)
+    patterns = np.unique(np.concatenate([bars, stripes]).reshape(-1, size * size), axis=0)
+    return patterns.reshape(-1, 1, size, size)
+
+
 _LOADERS = {"digits": load_digits, "mnist1d": load_mnist1d, "cat": load_cat}
 
 #: Names accepted by ``load``.

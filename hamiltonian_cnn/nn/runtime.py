@@ -138,15 +138,16 @@ class _BlasOneThread:
         return False
 
 
-def blas_single_thread():
+def blas_single_thread(always: bool = False):
     """Context: BLAS on one thread while the im2col kernels, which call BLAS, run pieces of a
     batch on several threads (a multi-threaded BLAS would start its own threads on the same
-    cores). With one Numba thread nothing is limited. Uses threadpoolctl (installed with
-    scikit-learn); without it, this does nothing."""
+    cores). With one Numba thread nothing is limited, unless ``always`` (a run of many small
+    products, such as Gibbs sweeps, where BLAS's threads only wait for each other). Uses
+    threadpoolctl (installed with scikit-learn); without it, this does nothing."""
     global _BLAS_LIBS
     import numba
 
-    if numba.get_num_threads() <= 1:
+    if numba.get_num_threads() <= 1 and not always:
         return contextlib.nullcontext()
     if _BLAS_LIBS is None:
         try:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPTS = ("sharing_vs_coupling", "boltzmann_ensembles", "parameter_counting", "receptive_field", "learned_filters",
-           "benchmark_kernels", "derivation_check")
+           "benchmark_kernels", "derivation_check", "generative_sharing", "rbm_exact")
 _MODULES = {}
 
 
@@ -58,6 +58,14 @@ BAD = {
         "--out": COMMON_OUT[:-1],  # a pathlib.Path option: '' is the current folder
     },
     "derivation_check": {"--sites": ["0", "-3", "27", "x"], "--seed": SEEDS},
+    "generative_sharing": {
+        "--datasets": ["", "mnist", "cat,x"], "--families": ["", "tied"], "--sizes": ["", "5", "x", "10,,-1"],
+        "--steps": ["0", "-1", "x"], "--lrs": ["", "0", "-1", "nan", "inf", "x"], "--sklearn-lrs": ["0", "nan"],
+        "--ais-chains": ["1", "0"], "--ais-betas": ["9", "-1"], "--sample-steps": ["-1"], "--seeds": ["0", "-1"],
+        "--seed": SEEDS, "--out": COMMON_OUT,
+    },
+    "rbm_exact": {"--seeds": ["0", "-1"], "--ais-chains": ["1"], "--ais-betas": ["9"], "--negatives": ["29", "x"],
+                  "--seed": SEEDS, "--out": COMMON_OUT},
 }
 CASES = [(name, option, value) for name in SCRIPTS for option, values in BAD[name].items() for value in values]
 
