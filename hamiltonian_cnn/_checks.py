@@ -80,6 +80,13 @@ def as_float_array(x, name: str, ndim=None, dtype=None, finite: bool = True) -> 
     return arr
 
 
+def kernel_array(arr, dtype=None) -> np.ndarray:
+    """``arr`` C-contiguous and writable, copied only when needed. Numba types a read-only array (a
+    broadcast view, frozen parameters) as another type and would compile each kernel a second time."""
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    return arr if arr.flags.writeable else arr.copy()
+
+
 def check_finite(arr: np.ndarray, name: str) -> None:
     """Refuse NaN and Inf in a float array (other dtypes pass unchecked)."""
     if arr.dtype.kind == "f" and arr.size and not np.all(np.isfinite(arr)):

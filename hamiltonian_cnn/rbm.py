@@ -45,6 +45,7 @@ from ._checks import (
     as_rng,
     choice,
     describe,
+    kernel_array,
     sample_shape,
 )
 from ._io import atomic_write_bytes, jsonable
@@ -205,12 +206,12 @@ class RBM:
     def _a_full(self) -> np.ndarray:
         """a broadcast to (C, *sites)."""
         a = self.a.reshape(self.a.shape + (1,) * (len(self.input_shape) - self.a.ndim))
-        return np.ascontiguousarray(np.broadcast_to(a, self.input_shape), dtype=self.dtype)
+        return kernel_array(np.broadcast_to(a, self.input_shape), dtype=self.dtype)
 
     def _b_full(self) -> np.ndarray:
         b = self.coupling.bias
         b = b.reshape(b.shape + (1,) * (len(self.hidden_shape) - b.ndim))
-        return np.ascontiguousarray(np.broadcast_to(b, self.hidden_shape), dtype=self.dtype)
+        return kernel_array(np.broadcast_to(b, self.hidden_shape), dtype=self.dtype)
 
     def dense(self) -> np.ndarray:
         """J as a matrix (n_hidden, n_visible): ``coupling.dense`` flattened."""
@@ -254,7 +255,7 @@ class RBM:
         c = self.coupling
         geo = c.geometry(self.input_shape[1:])
         w = c.weight if c.weight.ndim == 4 else c.weight[:, :, None, :]
-        return np.ascontiguousarray(w, dtype=self.dtype), kernel_geometry(geo)
+        return kernel_array(w, dtype=self.dtype), kernel_geometry(geo)
 
     def _as4d(self, arr):
         return arr if arr.ndim == 4 else arr[:, :, None, :]
@@ -270,7 +271,7 @@ class RBM:
         if self._conv:
             w, (sh, sw, ph, pw, dh, dw, _, _) = self._conv_args()
             height, width = (1,) + self.input_shape[1:] if len(self.input_shape) == 2 else self.input_shape[1:]
-            d4 = np.ascontiguousarray(self._as4d(d), dtype=self.dtype)
+            d4 = kernel_array(self._as4d(d), dtype=self.dtype)
             z = transpose_forward(d4, w, np.zeros(self.input_shape[0], self.dtype), sh, sw, ph, pw, dh, dw,
                                   self.coupling.groups, height, width, NONE, 1)
             return z.reshape((n,) + self.input_shape)
@@ -342,7 +343,7 @@ class RBM:
         a = self._a_full()
         if self._conv:
             w, (sh, sw, ph, pw, dh, dw, oh, ow) = self._conv_args()
-            b = np.ascontiguousarray(self.coupling.bias, dtype=self.dtype)
+            b = kernel_array(self.coupling.bias, dtype=self.dtype)
             x4 = self._as4d(x)
             a4 = a if a.ndim == 3 else a[:, None, :]
             flops = 4 * n * n_steps * self.coupling.weight.size * oh * ow
@@ -351,7 +352,7 @@ class RBM:
                 gibbs_conv(x4[k0 * CHAIN_BLOCK:k1 * CHAIN_BLOCK], w, b, a4, sh, sw, ph, pw, dh, dw,
                            self.coupling.groups, oh, ow, gaussian, n_steps, seeds[k0:k1], CHAIN_BLOCK)
         else:
-            W = np.ascontiguousarray(self.dense(), dtype=self.dtype)
+            W = kernel_array(self.dense(), dtype=self.dtype)
             b = self._b_full().reshape(-1)
             x2 = x.reshape(n, -1)
             a2 = a.reshape(-1)
@@ -395,8 +396,8 @@ class RBM:
         n = x.shape[0]
         if self._conv:
             w, (sh, sw, ph, pw, dh, dw, _, _) = self._conv_args()
-            p4 = np.ascontiguousarray(self._as4d(p), dtype=self.dtype)
-            x4 = np.ascontiguousarray(self._as4d(x), dtype=self.dtype)
+            p4 = kernel_array(self._as4d(p), dtype=self.dtype)
+            x4 = kernel_array(self._as4d(x), dtype=self.dtype)
             dw_sum, _ = im2col_backward(x4, w, p4, p4, sh, sw, ph, pw, dh, dw, c.groups, NONE, np.empty_like(x4))
             gJ = dw_sum.reshape(c.weight.shape)
         else:
@@ -544,10 +545,10 @@ class RBM:
         a = self._a_full().reshape(-1).astype(np.float64)
         b = self._b_full().reshape(-1).astype(np.float64)
         if self.visible == "gaussian":
-            return float(0.5 * V * math.log(2 * math.pi) + log_partition_gaussian(np.ascontiguousarray(W), b, a))
+            return float(0.5 * V * math.log(2 * math.pi) + log_partition_gaussian(kernel_array(W), b, a))
         if side == "visible":
-            return float(log_partition_binary(np.ascontiguousarray(W.T), a, b))
-        return float(log_partition_binary(np.ascontiguousarray(W), b, a))
+            return float(log_partition_binary(kernel_array(W.T), a, b))
+        return float(log_partition_binary(kernel_array(W), b, a))
 
     def _log_partition_ais(self, n_chains, n_betas, rng, base):
         betas = ais_schedule(n_betas)
@@ -562,7 +563,7 @@ class RBM:
             a0 = np.broadcast_to(a0.reshape(a0.shape + (1,) * (len(self.input_shape) - a0.ndim)),
                                  self.input_shape).reshape(-1)
         V, H = self.n_visible, self.n_hidden
-        W = None if self._conv else np.ascontiguousarray(self.dense())
+        W = None if self._conv else kernel_array(self.dense())
         gaussian = self.visible == "gaussian"
         if gaussian:
             log_z0 = 0.5 * V * math.log(2 * math.pi) + H * math.log(2.0)

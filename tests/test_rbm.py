@@ -313,6 +313,37 @@ def test_sampling_is_reproducible_and_independent_of_the_thread_count():
     assert not np.array_equal(one, r.sample(50, n_steps=5, seed=12))
 
 
+@pytest.mark.parametrize("make", [full_rbm, shared_rbm])
+def test_read_only_arrays_reach_the_kernels_as_ordinary_arrays(make):
+    """Broadcast views (a visible bias per site) and frozen parameters are copied before a kernel:
+    Numba types a read-only array differently and would compile every kernel a second time."""
+    import importlib
+    import pkgutil
+
+    from numba.core import types
+    from numba.core.registry import CPUDispatcher
+
+    import hamiltonian_cnn.kernels as kernels
+
+    r = make(seed=3)
+    X = r.sample(8, n_steps=2, seed=0)
+    X.setflags(write=False)
+    r.fit(X, epochs=1, batch_size=4, progress=False)
+    for value in r.params.values():
+        value.setflags(write=False)
+    r.sample(8, n_steps=2, seed=1)
+    r.log_partition()
+    r.log_likelihood(X)
+    readonly = []
+    for info in pkgutil.iter_modules(kernels.__path__):
+        module = importlib.import_module(f"hamiltonian_cnn.kernels.{info.name}")
+        for obj in vars(module).values():
+            if isinstance(obj, CPUDispatcher):
+                readonly += [(obj.__name__, sig) for sig in obj.signatures
+                             if any(isinstance(t, types.Array) and not t.mutable for t in sig)]
+    assert not readonly, readonly
+
+
 # ------------------------------------------------------------------ training, saving
 
 

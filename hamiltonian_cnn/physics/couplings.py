@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .._checks import as_float_array, as_int, as_int_tuple
+from .._checks import as_float_array, as_int, as_int_tuple, kernel_array
 from ..kernels.conv import shared_forward
 from ..kernels.local import local_forward
 from .boundary import interior, wrap
@@ -195,8 +195,8 @@ class SharedCoupling(Coupling):
         """h_{o,IJ} = sum_{c,ab} J_{o,c,ab} x_{c, s1 I + a, s2 J + b} + b_o  (eq. 4.1.7's argument)."""
         x = _check_input(x, self.nd, self.in_channels, _common_dtype(x, self.weight))
         geo = _fit_geometry(self, x.shape[2:], "x")
-        w = self.weight.astype(x.dtype, copy=False)
-        b = np.zeros(self.out_channels, x.dtype) if self.bias is None else self.bias.astype(x.dtype, copy=False)
+        w = kernel_array(self.weight, x.dtype)
+        b = np.zeros(self.out_channels, x.dtype) if self.bias is None else kernel_array(self.bias, x.dtype)
         if geo.circular:
             x, geo = wrap(x, geo), interior(geo)
         args = kernel_geometry(geo)
@@ -316,9 +316,9 @@ class LocalCoupling(Coupling):
             raise ValueError(f"x: expected sites {self.input_shape[1:]} (this coupling's input_shape), got shape "
                              f"{x.shape}")
         geo = self.geo
-        w = self.weight.astype(x.dtype, copy=False)
+        w = kernel_array(self.weight, x.dtype)
         b = (np.zeros((self.out_channels,) + geo.out_sites, x.dtype) if self.bias is None
-             else self.bias.astype(x.dtype, copy=False))
+             else kernel_array(self.bias, x.dtype))
         if geo.circular:
             x, geo = wrap(x, geo), interior(geo)
         sh, sw, ph, pw, _, _, _, _ = kernel_geometry(geo)
