@@ -179,3 +179,27 @@ def test_build_writes_the_rbm_and_generative_sections(tmp_path):
     original = (ROOT / "papers" / "hamiltonian_cnn.md").read_text()
     assert text.split("<!-- rbm:begin -->")[0] == original.split("<!-- rbm:begin -->")[0]
     assert text.split("<!-- generative:end -->")[1] == original.split("<!-- generative:end -->")[1]
+
+
+def test_build_writes_the_skip_comparison(tmp_path):
+    train = load(ROOT / "experiments" / "trainability.py", "trainability_for_build")
+    train.main(["--models", "resnet,plain", "--resnet-depth", "2", "--ensembles", "centred", "--inits", "variance",
+                "--seeds", "2", "--epochs", "1", "--n-train", "120", "--no-progress", "--out", str(tmp_path / "skips")])
+    report = _clean(tmp_path / "skips")
+    paper = tmp_path / "paper" / "hamiltonian_cnn.md"
+    paper.parent.mkdir()
+    shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
+    build = load(ROOT / "papers" / "build.py", "paper_build_skips")
+    build.main(["--skips", str(tmp_path / "skips" / "results.json"), "--paper", str(paper)])
+    section = paper.read_text().split("<!-- skips:begin -->")[1].split("<!-- skips:end -->")[0]
+    resnet = next(s for s in report["summary"] if s["model"] == "resnet")
+    plain = next(s for s in report["summary"] if s["model"] == "plain")
+    accs = ", ".join(f"{r['test_accuracy']:.3f}" for r in sorted(
+        (r for r in report["records"] if r["model"] == "plain"), key=lambda r: r["seed"]))
+    assert "| no skips | centred | variance | 2 | " in section and f"| {accs} | {build.fmt(plain)} |" in section
+    assert f"with skips against without: {build.fmt(resnet)} against {build.fmt(plain)}" in section
+    assert (paper.parent / "data" / "trainability_skips.json").exists()
+    original = (ROOT / "papers" / "hamiltonian_cnn.md").read_text()
+    assert paper.read_text().split("<!-- skips:begin -->")[0] == original.split("<!-- skips:begin -->")[0]
+    with pytest.raises(SystemExit):
+        build.render_skips({"provenance": {}, "summary": [], "records": []})
