@@ -35,7 +35,9 @@ def test_to_torch_gives_the_same_probabilities(coupling, input_shape, arch):
     module = hc.interop.to_torch(model)
     with torch.no_grad():
         logits = module(torch.as_tensor(X)).numpy()
-    np.testing.assert_allclose(softmax(logits, axis=1), model.predict_proba(X), atol=2e-6)
+    # float32 rounding: torch and the kernels sum in different orders (and torch's order follows its
+    # thread count), a few ulps per layer; 2e-6 was exceeded once (4.7e-6, stride-2 tanh) on a loaded machine
+    np.testing.assert_allclose(softmax(logits, axis=1), model.predict_proba(X), atol=1e-5)
 
 
 def test_to_torch_float64_model_is_exact():

@@ -313,10 +313,8 @@ def test_sampling_is_reproducible_and_independent_of_the_thread_count():
     assert not np.array_equal(one, r.sample(50, n_steps=5, seed=12))
 
 
-@pytest.mark.parametrize("make", [full_rbm, shared_rbm])
-def test_read_only_arrays_reach_the_kernels_as_ordinary_arrays(make):
-    """Broadcast views (a visible bias per site) and frozen parameters are copied before a kernel:
-    Numba types a read-only array differently and would compile every kernel a second time."""
+def _readonly_signatures():
+    """(kernel, signature) of every compiled kernel signature that takes a read-only array."""
     import importlib
     import pkgutil
 
@@ -325,6 +323,22 @@ def test_read_only_arrays_reach_the_kernels_as_ordinary_arrays(make):
 
     import hamiltonian_cnn.kernels as kernels
 
+    found = set()
+    for info in pkgutil.iter_modules(kernels.__path__):
+        module = importlib.import_module(f"hamiltonian_cnn.kernels.{info.name}")
+        for obj in vars(module).values():
+            if isinstance(obj, CPUDispatcher):
+                found |= {(obj.__name__, sig) for sig in obj.signatures
+                          if any(isinstance(t, types.Array) and not t.mutable for t in sig)}
+    return found
+
+
+@pytest.mark.parametrize("make", [full_rbm, shared_rbm])
+def test_read_only_arrays_reach_the_kernels_as_ordinary_arrays(make):
+    """Broadcast views (a visible bias per site) and frozen parameters are copied before a kernel:
+    Numba types a read-only array differently and would compile every kernel a second time. Only the
+    signatures compiled during this test count (other tests may have left their own)."""
+    before = _readonly_signatures()
     r = make(seed=3)
     X = r.sample(8, n_steps=2, seed=0)
     X.setflags(write=False)
@@ -334,14 +348,8 @@ def test_read_only_arrays_reach_the_kernels_as_ordinary_arrays(make):
     r.sample(8, n_steps=2, seed=1)
     r.log_partition()
     r.log_likelihood(X)
-    readonly = []
-    for info in pkgutil.iter_modules(kernels.__path__):
-        module = importlib.import_module(f"hamiltonian_cnn.kernels.{info.name}")
-        for obj in vars(module).values():
-            if isinstance(obj, CPUDispatcher):
-                readonly += [(obj.__name__, sig) for sig in obj.signatures
-                             if any(isinstance(t, types.Array) and not t.mutable for t in sig)]
-    assert not readonly, readonly
+    new = _readonly_signatures() - before
+    assert not new, new
 
 
 # ------------------------------------------------------------------ training, saving

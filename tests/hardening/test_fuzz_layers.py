@@ -233,7 +233,15 @@ def _kernel_signatures():
 @pytest.mark.parametrize("name", NAMES)
 def test_readonly_inputs_reach_the_kernels_as_ordinary_arrays(name):
     """A read-only x or dy is copied once in validation: passing it on would make Numba compile
-    every kernel a second time (a read-only array is another type), seconds per kernel."""
+    every kernel a second time (a read-only array is another type), seconds per kernel. Only the
+    signatures compiled during this test count: another test may have left its own."""
+    from numba.core import types
+
+    def readonly():
+        return {(kernel, sig) for kernel, sig in _kernel_signatures()
+                if any(isinstance(t, types.Array) and not t.mutable for t in sig)}
+
+    before = readonly()
     layer, shape, _ = make(name, F64 if name in WITH_PARAMS else None)
     x = np.random.default_rng(0).standard_normal((2,) + shape)
     x.setflags(write=False)
@@ -243,8 +251,5 @@ def test_readonly_inputs_reach_the_kernels_as_ordinary_arrays(name):
     dy = np.ones_like(y)
     dy.setflags(write=False)
     layer.backward(dy)
-    from numba.core import types
-
-    readonly = [(kernel, sig) for kernel, sig in _kernel_signatures()
-                if any(isinstance(t, types.Array) and not t.mutable for t in sig)]
-    assert not readonly, readonly
+    new = readonly() - before
+    assert not new, new
