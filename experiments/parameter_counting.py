@@ -41,6 +41,7 @@ from hamiltonian_cnn.sweep import (
     atomic_savefig,
     atomic_write_json,
     check_cli_args,
+    mean_ci,
     output_folder,
     print_outputs,
     provenance,
@@ -342,7 +343,8 @@ def preset_counts(presets=("lenet5", "vgg", "resnet", "inception")):
 
 def preset_accuracy(presets, families, seeds, epochs=None):
     """Test accuracy on digits of each preset and family with the defaults of ``build`` and ``fit``
-    (``epochs`` overrides, for a quick run), one fit per seed (the batch order)."""
+    (``epochs`` overrides, for a quick run), one fit per seed (the batch order): the scores, their
+    mean and the half-width of a 95 % t-interval."""
     from hamiltonian_cnn import models
 
     X, y, Xt, yt = hc.data.load("digits")
@@ -358,8 +360,8 @@ def preset_accuracy(presets, families, seeds, epochs=None):
                 model.fit(X, y, seed=seed, epochs=epochs, progress=False)
                 scores.append(model.score(Xt, yt))
             if scores:
-                out[f"{preset}/{family}"] = {"seeds": list(seeds), "test_accuracy": scores,
-                                             "mean": float(np.mean(scores)), "n_params": model.n_params}
+                out[f"{preset}/{family}"] = {"seeds": list(seeds[:len(scores)]), "test_accuracy": scores,
+                                             "n_params": model.n_params, **mean_ci(scores)}
     return out
 
 

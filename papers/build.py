@@ -560,13 +560,25 @@ def render_classic(report: dict) -> str:
     acc = classic.get("preset_accuracy") or {}
     if acc:
         settings = classic["preset_accuracy_settings"]
+        seeds = settings["seeds"]
+        few = len(seeds) <= 5
         lines += ["", f"Test accuracy on digits with the defaults of `build` and `fit` (epochs: {settings['epochs']}), "
-                  f"one fit per batch-order seed {settings['seeds']} (chance is 0.10):", "",
-                  "| preset | family | parameters | accuracy per seed | mean |", "|---|---|---|---|---|"]
+                  f"one fit per batch-order seed ({len(seeds)} seeds: {seeds[0]}–{seeds[-1]}), mean ± the "
+                  "half-width of a 95 % t-interval (chance is 0.10):", "",
+                  f"| preset | family | parameters | {'accuracy per seed' if few else 'min – max'} | mean |",
+                  "|---|---|---|---|---|"]
         for key, r in acc.items():
             preset, family = key.split("/")
-            lines.append(f"| {preset} | {family} | {r['n_params']:,} | "
-                         + ", ".join(f"{a:.3f}" for a in r["test_accuracy"]) + f" | {r['mean']:.3f} |")
+            spread = (", ".join(f"{a:.3f}" for a in r["test_accuracy"]) if few
+                      else f"{min(r['test_accuracy']):.3f} – {max(r['test_accuracy']):.3f}")
+            lines.append(f"| {preset} | {family} | {r['n_params']:,} | {spread} | {fmt(r)} |")
+        presets = dict.fromkeys(k.split("/")[0] for k in acc)
+        pairs = [(p, acc[f"{p}/shared"], acc[f"{p}/local"]) for p in presets
+                 if f"{p}/shared" in acc and f"{p}/local" in acc]
+        if pairs:
+            lines += ["", "Shared against local coupling, preset by preset (read off the intervals): "
+                      + "; ".join(f"{p}: shared {fmt(a)} against local {fmt(b)}, {_compare(a, b)}" for p, a, b in pairs)
+                      + "."]
     return "\n".join(lines)
 
 
