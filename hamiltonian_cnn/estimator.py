@@ -30,8 +30,12 @@ class CouplingClassifier(ClassifierMixin, BaseEstimator):
         The family of every block (``hc.models.build``).
     input_shape : tuple, optional
         (C, L) or (C, H, W) each row of X is reshaped to; None reads a row as (1, n_features).
-    channels, kernel_size, padding, head, activation, centring
+    channels, kernel_size, padding, head, activation, centring, init
         The architecture, as in ``hc.models.build``.
+    preset : {"lenet5", "vgg", "resnet", "inception"}, optional
+        A classic network (``build(preset=...)``) instead of the plain stack; ``channels`` (vgg,
+        resnet, inception), ``activation``, ``centring`` and ``init`` still apply, while the window,
+        padding and head are the preset's own.
     epochs, batch_size, lr, optimizer, weight_decay
         The training, as in ``Model.fit``.
     random_state : int, RandomState or None
@@ -50,8 +54,8 @@ class CouplingClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, coupling="shared", input_shape=None, channels=None, kernel_size=3, padding="same",
-                 head="dense", activation="sigmoid", centring=None, epochs=30, batch_size=32, lr=1e-2,
-                 optimizer="adam", weight_decay=0.0, random_state=None):
+                 head="dense", activation="sigmoid", centring=None, init=None, preset=None, epochs=30,
+                 batch_size=32, lr=1e-2, optimizer="adam", weight_decay=0.0, random_state=None):
         self.coupling = coupling
         self.input_shape = input_shape
         self.channels = channels
@@ -60,6 +64,8 @@ class CouplingClassifier(ClassifierMixin, BaseEstimator):
         self.head = head
         self.activation = activation
         self.centring = centring
+        self.init = init
+        self.preset = preset
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -94,7 +100,8 @@ class CouplingClassifier(ClassifierMixin, BaseEstimator):
         seed = self._seed()
         self.model_ = build(self.coupling, shape, len(self.classes_), channels=self.channels,
                             kernel_size=self.kernel_size, padding=self.padding, head=self.head,
-                            activation=self.activation, centring=self.centring, seed=seed)
+                            activation=self.activation, centring=self.centring, init=self.init,
+                            preset=self.preset, seed=seed)
         self.history_ = self.model_.fit(self._as_samples(X), y_index, epochs=self.epochs, batch_size=self.batch_size,
                                         lr=self.lr, optimizer=self.optimizer, weight_decay=self.weight_decay,
                                         seed=seed, progress=False)

@@ -59,3 +59,14 @@ def test_errors_name_the_argument(digits):
         hc.CouplingClassifier().fit(X[:10], np.zeros(10))
     with pytest.raises(ValueError, match="coupling"):
         hc.CouplingClassifier(coupling="tied").fit(X, y)
+
+
+def test_a_preset_is_a_hyper_parameter(digits):
+    X, y = digits
+    clf = hc.CouplingClassifier(preset="lenet5", input_shape=(1, 8, 8), epochs=4, random_state=0)
+    assert clone(clf).get_params()["preset"] == "lenet5"
+    clf.fit(X[:400], y[:400])
+    assert clf.model_.n_params == hc.models.build("shared", (1, 8, 8), 10, preset="lenet5").n_params
+    assert clf.score(X[400:], y[400:]) > 0.5  # chance is 0.10
+    with pytest.raises(ValueError, match="preset"):
+        hc.CouplingClassifier(preset="alexnet", input_shape=(1, 8, 8), epochs=1).fit(X[:50], y[:50])
