@@ -120,11 +120,17 @@ def _pool(nd, window, mode):
 
 
 def default_channels(input_shape) -> tuple[int, ...]:
-    """The default blocks: (16, 32) for up to 15 sites, one more 32-channel block per doubling of
-    the smallest input side beyond 8 (16 sites: 3 blocks, 32: 4), so that the pools bring every
-    input down to a few sites before the head."""
+    """The default blocks: two of 32 channels for up to 15 sites, one more per doubling of the
+    smallest input side beyond 8 (16 sites: 3 blocks, 32: 4), so that the pools bring every input
+    down to a few sites before the head.
+
+    Every block is 32 wide: with a first block of 16 (the earlier default) the default ``fit``
+    gave, mean (worst) over seeds, 16 first against 32 first: MNIST-1D 0.946 (0.937) against
+    0.950 (0.942), 10 seeds each; digits on a 16x16 canvas 0.950 (0.938, 6 seeds) against 0.962
+    (0.949, 10 seeds), on a 32x32 canvas 0.902 (0.878, 6 seeds) against 0.916 (0.889, 10 seeds);
+    the 8x8 digits 0.986 either way (10 seeds)."""
     smallest = min(input_shape[1:])
-    return (16, 32) + (32,) * max(0, int(math.floor(math.log2(max(smallest, 8) / 8))))
+    return (32, 32) + (32,) * max(0, int(math.floor(math.log2(max(smallest, 8) / 8))))
 
 
 def pool_schedule(input_shape, channels, kernel_size=3, stride=1, padding="same", pool=2) -> list[bool]:
