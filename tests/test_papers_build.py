@@ -1,27 +1,22 @@
 """papers/build.py turns an experiment's results.json into the paper's results section."""
 
-import importlib.util
 import json
 import pathlib
 import shutil
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(ROOT / "tests"))
+from scripts import load_script  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     """A small sweep on two datasets, its provenance marked as a clean commit (the test tree may be dirty)."""
     results = tmp_path_factory.mktemp("run")
-    svc = load(ROOT / "experiments" / "sharing_vs_coupling.py", "svc_for_build")
+    svc = load_script("sharing_vs_coupling", "experiments")
     svc.main(["--dataset", "digits,translated", "--sizes", "60,all", "--seeds", "2", "--epochs", "1", "--lrs", "0.01",
               "--no-progress", "--couplings", "shared,full", "--out", str(results)])
     report = json.loads((results / "results.json").read_text())
@@ -35,7 +30,7 @@ def test_build_writes_tables_from_results_json(tmp_path, small_run):
     paper = tmp_path / "paper" / "hamiltonian_cnn.md"
     paper.parent.mkdir()
     shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
-    build = load(ROOT / "papers" / "build.py", "paper_build")
+    build = load_script("build", "papers")
     build.main(["--results", str(results / "results.json"), "--paper", str(paper)])
     text = paper.read_text()
     report = json.loads((results / "results.json").read_text())
@@ -69,14 +64,14 @@ def test_build_refuses_dirty_or_missing_commits(tmp_path, small_run, commit):
     bad.write_text(json.dumps(report))
     paper = tmp_path / "hamiltonian_cnn.md"
     shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
-    build = load(ROOT / "papers" / "build.py", "paper_build")
+    build = load_script("build", "papers")
     with pytest.raises(SystemExit, match="dirty|no git commit"):
         build.main(["--results", str(bad), "--paper", str(paper)])
     assert paper.read_text() == (ROOT / "papers" / "hamiltonian_cnn.md").read_text()
 
 
 def test_discussion_calls_a_difference_only_when_the_interval_excludes_zero():
-    build = load(ROOT / "papers" / "build.py", "paper_build")
+    build = load_script("build", "papers")
     assert build.verdict({"mean": 0.05, "ci95": 0.02}).startswith("shared ahead")
     assert build.verdict({"mean": -0.05, "ci95": 0.02}).startswith("shared behind")
     assert "no difference" in build.verdict({"mean": 0.05, "ci95": 0.08})
@@ -105,16 +100,16 @@ def _clean(results_dir):
 
 
 def test_build_writes_the_relaxation_and_locality_sections(tmp_path):
-    relax = load(ROOT / "experiments" / "relax_coupling.py", "relax_for_build")
+    relax = load_script("relax_coupling", "experiments")
     relax.main(["--epochs", "2", "--switch", "0,1,epochs", "--targets", "local", "--seeds", "2", "--no-progress",
                 "--out", str(tmp_path / "relax")])
-    locality = load(ROOT / "experiments" / "learned_locality.py", "locality_for_build")
+    locality = load_script("learned_locality", "experiments")
     locality.main(["--epochs", "1", "--seeds", "2", "--no-progress", "--out", str(tmp_path / "locality")])
     relax_report, locality_report = _clean(tmp_path / "relax"), _clean(tmp_path / "locality")
     paper = tmp_path / "paper" / "hamiltonian_cnn.md"
     paper.parent.mkdir()
     shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
-    build = load(ROOT / "papers" / "build.py", "paper_build")
+    build = load_script("build", "papers")
     build.main(["--relax", str(tmp_path / "relax" / "results.json"),
                 "--locality", str(tmp_path / "locality" / "results.json"), "--paper", str(paper)])
     text = paper.read_text()
@@ -130,13 +125,13 @@ def test_build_writes_the_relaxation_and_locality_sections(tmp_path):
 
 
 def test_build_writes_the_classic_networks_section(tmp_path):
-    counting = load(ROOT / "experiments" / "parameter_counting.py", "counting_for_build")
+    counting = load_script("parameter_counting", "experiments")
     counting.main(["--quick", "--no-progress", "--out", str(tmp_path / "counting")])
     report = _clean(tmp_path / "counting")
     paper = tmp_path / "paper" / "hamiltonian_cnn.md"
     paper.parent.mkdir()
     shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
-    build = load(ROOT / "papers" / "build.py", "paper_build_classic")
+    build = load_script("build", "papers")
     build.main(["--counting", str(tmp_path / "counting" / "results.json"), "--paper", str(paper)])
     text = paper.read_text()
     section = text.split("<!-- classic:begin -->")[1].split("<!-- classic:end -->")[0]
@@ -156,10 +151,10 @@ def test_build_writes_the_classic_networks_section(tmp_path):
 
 
 def test_build_writes_the_rbm_and_generative_sections(tmp_path):
-    exact = load(ROOT / "experiments" / "rbm_exact.py", "rbm_exact_for_build")
+    exact = load_script("rbm_exact", "experiments")
     exact.main(["--seeds", "2", "--ais-chains", "10", "--ais-betas", "100", "--negatives", "60", "--no-progress",
                 "--out", str(tmp_path / "exact")])
-    generative = load(ROOT / "experiments" / "generative_sharing.py", "generative_for_build")
+    generative = load_script("generative_sharing", "experiments")
     generative.main(["--datasets", "cat", "--sizes", "40,80", "--steps", "10", "--lrs", "0.1", "--sklearn-lrs", "0.1",
                      "--seeds", "2", "--ais-chains", "5", "--ais-betas", "30", "--sample-steps", "2", "--no-progress",
                      "--out", str(tmp_path / "generative")])
@@ -167,7 +162,7 @@ def test_build_writes_the_rbm_and_generative_sections(tmp_path):
     paper = tmp_path / "paper" / "hamiltonian_cnn.md"
     paper.parent.mkdir()
     shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
-    build = load(ROOT / "papers" / "build.py", "paper_build")
+    build = load_script("build", "papers")
     build.main(["--rbm", str(tmp_path / "exact" / "results.json"),
                 "--generative", str(tmp_path / "generative" / "results.json"), "--paper", str(paper)])
     text = paper.read_text()
@@ -182,14 +177,14 @@ def test_build_writes_the_rbm_and_generative_sections(tmp_path):
 
 
 def test_build_writes_the_skip_comparison(tmp_path):
-    train = load(ROOT / "experiments" / "trainability.py", "trainability_for_build")
+    train = load_script("trainability", "experiments")
     train.main(["--models", "resnet,plain", "--resnet-depth", "2", "--ensembles", "centred", "--inits", "variance",
                 "--seeds", "2", "--epochs", "1", "--n-train", "120", "--no-progress", "--out", str(tmp_path / "skips")])
     report = _clean(tmp_path / "skips")
     paper = tmp_path / "paper" / "hamiltonian_cnn.md"
     paper.parent.mkdir()
     shutil.copyfile(ROOT / "papers" / "hamiltonian_cnn.md", paper)
-    build = load(ROOT / "papers" / "build.py", "paper_build_skips")
+    build = load_script("build", "papers")
     build.main(["--skips", str(tmp_path / "skips" / "results.json"), "--paper", str(paper)])
     section = paper.read_text().split("<!-- skips:begin -->")[1].split("<!-- skips:end -->")[0]
     resnet = next(s for s in report["summary"] if s["model"] == "resnet")

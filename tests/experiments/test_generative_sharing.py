@@ -1,31 +1,25 @@
 """experiments/generative_sharing.py: a tiny run in-process (records, selection, figures, resuming), the
 sklearn weights loaded into hc.RBM, and the --quick run itself (slow)."""
 
-import importlib.util
 import json
 import os
 import pathlib
+import sys
 
 import numpy as np
 import pytest
 
 import hamiltonian_cnn as hc
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from scripts import load_script  # noqa: E402
+
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("loglik_vs_params.png", "loglik_vs_size.png", "samples.png", "filters.png")
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("experiment_generative_sharing",
-                                                  ROOT / "experiments" / "generative_sharing.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_tiny_run_records_selection_figures_and_resume(tmp_path):
-    script = load_script()
+    script = load_script("generative_sharing")
     args = ["--out", str(tmp_path), "--no-progress", "--datasets", "cat", "--families", "shared,local,full,sklearn",
             "--sizes", "40,80", "--steps", "20", "--lrs", "0.01,0.03", "--sklearn-lrs", "0.05", "--seeds", "2",
             "--ais-chains", "8", "--ais-betas", "50", "--sample-steps", "5"]
@@ -64,7 +58,7 @@ def test_tiny_run_records_selection_figures_and_resume(tmp_path):
 def test_sklearn_weights_give_sklearn_free_energy():
     from sklearn.neural_network import BernoulliRBM
 
-    script = load_script()
+    script = load_script("generative_sharing")
     X = script.dataset("cat")[0][:100]
     cell = {"dataset": "cat", "family": "sklearn", "lr": 0.05, "steps": 10, "seed": 0}
     rbm = script.train(cell, X)
@@ -76,7 +70,7 @@ def test_sklearn_weights_give_sklearn_free_energy():
 
 @pytest.mark.slow
 def test_quick_run(tmp_path):
-    script = load_script()
+    script = load_script("generative_sharing")
     script.main(["--quick", "--no-progress", "--out", str(tmp_path)])
     report = json.loads((tmp_path / "results.json").read_text())
     assert {s["dataset"] for s in report["summary"]} == {"digits", "translated", "cat"}

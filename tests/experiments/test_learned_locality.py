@@ -1,25 +1,18 @@
 """experiments/learned_locality.py: the locality measures against hand computations, and the quick run."""
 
-import importlib.util
 import json
 import pathlib
+import sys
 
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "experiments" / "learned_locality.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("learned_locality_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from scripts import load_script  # noqa: E402
 
 
 def test_locality_measures_by_hand():
-    script = load_script()
+    script = load_script("learned_locality")
     J = np.zeros((1, 4, 1, 4))
     J[0, 0, 0, 0] = 1.0            # site 0: all weight at distance 0
     J[0, 1, 0, 3] = 2.0            # site 1: all weight at distance 2 (outside the window of 3)
@@ -34,7 +27,7 @@ def test_locality_measures_by_hand():
 
 @pytest.mark.slow
 def test_quick_run(tmp_path):
-    script = load_script()
+    script = load_script("learned_locality")
     script.main(["--quick", "--no-progress", "--out", str(tmp_path)])
     report = json.loads((tmp_path / "results.json").read_text())
     assert (tmp_path / "receptive_fields.png").stat().st_size > 1000

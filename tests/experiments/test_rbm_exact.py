@@ -1,25 +1,19 @@
 """experiments/rbm_exact.py: one seed in-process; its exact gradient against central differences."""
 
-import importlib.util
 import json
 import pathlib
+import sys
 
 import numpy as np
 
 import hamiltonian_cnn as hc
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("experiment_rbm_exact", ROOT / "experiments" / "rbm_exact.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from scripts import load_script  # noqa: E402
 
 
 def test_exact_gradient_is_the_derivative_of_the_exact_log_likelihood():
-    script = load_script()
+    script = load_script("rbm_exact")
     X = script.data()[::3]
     rbm = hc.RBM.build("shared", script.SHAPE, channels=2, kernel_size=2, seed=4)
     g = script.exact_gradient(rbm, X, script.all_inputs())
@@ -36,7 +30,7 @@ def test_exact_gradient_is_the_derivative_of_the_exact_log_likelihood():
 
 
 def test_one_seed_run(tmp_path):
-    script = load_script()
+    script = load_script("rbm_exact")
     report = script.main(["--seeds", "1", "--ais-chains", "20", "--ais-betas", "200", "--negatives", "300",
                           "--out", str(tmp_path), "--no-progress"])
     on_disk = json.loads((tmp_path / "results.json").read_text())

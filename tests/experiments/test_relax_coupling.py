@@ -1,6 +1,5 @@
 """experiments/relax_coupling.py: the relaxation run writes its numbers and figure, and what it measures holds."""
 
-import importlib.util
 import json
 import pathlib
 import subprocess
@@ -11,19 +10,15 @@ import pytest
 
 import hamiltonian_cnn as hc
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from scripts import load_script  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "experiments" / "relax_coupling.py"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("relax_coupling_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_unshared_fraction_is_zero_on_the_shared_subspace_and_one_off_it():
-    script = load_script()
+    script = load_script("relax_coupling")
     model = hc.models.build("shared", (1, 12), 10, seed=0, dtype=np.float64)
     (i, coupling, shape, counts), *_ = script.shared_subspaces(model)
     local = model.untie()
@@ -38,7 +33,7 @@ def test_unshared_fraction_is_zero_on_the_shared_subspace_and_one_off_it():
 
 @pytest.mark.slow
 def test_quick_run_writes_results_and_figure(tmp_path):
-    script = load_script()
+    script = load_script("relax_coupling")
     report = script.main(["--quick", "--targets", "full", "--no-progress", "--out", str(tmp_path)])
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["records"] == report["records"]

@@ -4,7 +4,6 @@ Each script's ``main`` runs in-process in --quick mode (compiled kernels are reu
 results.json must hold the numbers the derivation predicts.
 """
 
-import importlib.util
 import json
 import math
 import pathlib
@@ -14,15 +13,11 @@ import sys
 import numpy as np
 import pytest
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from scripts import load_script  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", ROOT / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_quick(name, out, *extra):

@@ -1,25 +1,20 @@
 """experiments/trainability.py: a tiny sweep in-process; records, figures, the summary and resuming."""
 
-import importlib.util
 import json
 import os
 import pathlib
+import sys
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from scripts import load_script  # noqa: E402
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("experiment_trainability", ROOT / "experiments" / "trainability.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_trainability_records_figures_and_resume(tmp_path):
-    script = load_script()
+    script = load_script("trainability")
     args = ["--out", str(tmp_path), "--no-progress", "--ensembles", "binary,centred", "--inits", "glorot,variance",
             "--models", "stack", "--depths", "2,3", "--canvases", "8", "--seeds", "2", "--epochs", "2",
             "--n-train", "200"]
@@ -58,7 +53,7 @@ def test_trainability_records_figures_and_resume(tmp_path):
 
 def test_trainability_lenet_cells(tmp_path):
     """--models lenet5: one LeNet-5 cell per ensemble x init x seed, on the 8x8 digits, in the table and figure."""
-    script = load_script()
+    script = load_script("trainability")
     report = script.main(["--out", str(tmp_path), "--no-progress", "--ensembles", "centred", "--inits",
                           "variance,fan_in", "--models", "lenet5", "--seeds", "1", "--epochs", "1", "--n-train", "200"])
     records = report["records"]
@@ -72,7 +67,7 @@ def test_trainability_lenet_cells(tmp_path):
 def test_trainability_resnet_and_plain_cells(tmp_path):
     """--models resnet,plain: the ResNet preset and the same couplings without skips, gradients of
     every coupling inside the residual blocks included."""
-    script = load_script()
+    script = load_script("trainability")
     report = script.main(["--out", str(tmp_path), "--no-progress", "--ensembles", "centred", "--inits", "variance",
                           "--models", "resnet,plain", "--resnet-depth", "2", "--seeds", "1", "--epochs", "1",
                           "--n-train", "200"])

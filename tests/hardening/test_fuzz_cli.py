@@ -1,8 +1,8 @@
 """Fuzz the experiment command lines: every bad option value ends in a usage error (exit status 2)
 that names the option, before any work starts (only ``parse_args`` runs here)."""
 
-import importlib.util
 import pathlib
+import sys
 
 import pytest
 from fuzz_harness import COUNTS
@@ -10,6 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from scripts import load_script  # noqa: E402
+
 SCRIPTS = ("sharing_vs_coupling", "boltzmann_ensembles", "parameter_counting", "receptive_field", "learned_filters",
            "benchmark_kernels", "derivation_check", "generative_sharing", "rbm_exact")
 _MODULES = {}
@@ -17,10 +20,7 @@ _MODULES = {}
 
 def script(name):
     if name not in _MODULES:
-        spec = importlib.util.spec_from_file_location(f"cli_fuzz_{name}", ROOT / "experiments" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _MODULES[name] = module
+        _MODULES[name] = load_script(name)
     return _MODULES[name]
 
 

@@ -7,7 +7,6 @@ test_killed_process_resumes_from_a_consistent_folder; here the same is checked o
 sweep killed at an arbitrary moment.
 """
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -22,6 +21,9 @@ import pytest
 
 import hamiltonian_cnn as hc
 from hamiltonian_cnn import _io, sweep
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from scripts import load_script  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -55,10 +57,7 @@ def test_every_file_of_an_experiment_is_put_in_place_by_a_rename(tmp_path, monke
         return real_replace(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", spy)
-    spec = importlib.util.spec_from_file_location("nothing_lost_parameter_counting",
-                                                  ROOT / "experiments" / "parameter_counting.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("parameter_counting")
     module.main(["--quick", "--out", str(tmp_path), "--no-progress"])
     files = sorted(os.path.abspath(p) for p in tmp_path.rglob("*") if p.is_file())
     assert files and {"results.json", "parameters_vs_side.png"} <= {os.path.basename(f) for f in files}
