@@ -170,8 +170,8 @@ def _mnist1d(report, summary, d):
 
 
 def _digits(report, summary, d):
-    return _shuffle_table(report, summary, d, "**Digits 8×8, the null case** (every digit centred on a tiny "
-                          "image):")
+    return _shuffle_table(report, summary, d, "**Digits 8×8** (every digit centred on a tiny image, so that "
+                          "translation has little room to act):")
 
 
 def _translated(report, summary, d):
