@@ -16,7 +16,7 @@ from scripts import load_script  # noqa: E402
 def small_run(tmp_path_factory):
     """A small sweep on two datasets, its provenance marked as a clean commit (the test tree may be dirty)."""
     results = tmp_path_factory.mktemp("run")
-    svc = load_script("sharing_vs_coupling", "experiments")
+    svc = load_script("sharing_vs_coupling")
     svc.main(["--dataset", "digits,translated", "--sizes", "60,all", "--seeds", "2", "--epochs", "1", "--lrs", "0.01",
               "--no-progress", "--couplings", "shared,full", "--out", str(results)])
     report = json.loads((results / "results.json").read_text())
@@ -100,10 +100,10 @@ def _clean(results_dir):
 
 
 def test_build_writes_the_relaxation_and_locality_sections(tmp_path):
-    relax = load_script("relax_coupling", "experiments")
+    relax = load_script("relax_coupling")
     relax.main(["--epochs", "2", "--switch", "0,1,epochs", "--targets", "local", "--seeds", "2", "--no-progress",
                 "--out", str(tmp_path / "relax")])
-    locality = load_script("learned_locality", "experiments")
+    locality = load_script("learned_locality")
     locality.main(["--epochs", "1", "--seeds", "2", "--no-progress", "--out", str(tmp_path / "locality")])
     relax_report, locality_report = _clean(tmp_path / "relax"), _clean(tmp_path / "locality")
     paper = tmp_path / "paper" / "hamiltonian_cnn.md"
@@ -125,7 +125,7 @@ def test_build_writes_the_relaxation_and_locality_sections(tmp_path):
 
 
 def test_build_writes_the_classic_networks_section(tmp_path):
-    counting = load_script("parameter_counting", "experiments")
+    counting = load_script("parameter_counting")
     counting.main(["--quick", "--no-progress", "--out", str(tmp_path / "counting")])
     report = _clean(tmp_path / "counting")
     paper = tmp_path / "paper" / "hamiltonian_cnn.md"
@@ -151,10 +151,10 @@ def test_build_writes_the_classic_networks_section(tmp_path):
 
 
 def test_build_writes_the_rbm_and_generative_sections(tmp_path):
-    exact = load_script("rbm_exact", "experiments")
+    exact = load_script("rbm_exact")
     exact.main(["--seeds", "2", "--ais-chains", "10", "--ais-betas", "100", "--negatives", "60", "--no-progress",
                 "--out", str(tmp_path / "exact")])
-    generative = load_script("generative_sharing", "experiments")
+    generative = load_script("generative_sharing")
     generative.main(["--datasets", "cat", "--sizes", "40,80", "--steps", "10", "--lrs", "0.1", "--sklearn-lrs", "0.1",
                      "--seeds", "2", "--ais-chains", "5", "--ais-betas", "30", "--sample-steps", "2", "--no-progress",
                      "--out", str(tmp_path / "generative")])
@@ -177,7 +177,7 @@ def test_build_writes_the_rbm_and_generative_sections(tmp_path):
 
 
 def test_build_writes_the_skip_comparison(tmp_path):
-    train = load_script("trainability", "experiments")
+    train = load_script("trainability")
     train.main(["--models", "resnet,plain", "--resnet-depth", "2", "--ensembles", "centred", "--inits", "variance",
                 "--seeds", "2", "--epochs", "1", "--n-train", "120", "--no-progress", "--out", str(tmp_path / "skips")])
     report = _clean(tmp_path / "skips")
