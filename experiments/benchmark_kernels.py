@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -376,26 +375,21 @@ def run_fresh(code, cache_dir, threads):
 
 
 def provenance(args, wall):
-    def version(name):
-        try:
-            return __import__(name).__version__
-        except Exception:
-            return None
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip() or None
-    except Exception:
-        commit = None
+    """The package's provenance (commit, marked -dirty for uncommitted changes; versions; CPU) with
+    torch's version, the thread count and the wall time."""
     import numba
 
-    return {
-        "git_commit": commit, "python": sys.version.split()[0], "platform": platform.platform(),
-        "cpu_count": os.cpu_count(), "numba_threads": numba.get_num_threads(),
-        "versions": {name: version(name) for name in ("numpy", "scipy", "numba", "torch", "hamiltonian_cnn")},
-        "arguments": {key: str(v) if isinstance(v, Path) else v for key, v in vars(args).items()},
-        "seed": args.seed, "wall_time_s": wall,
-    }
+    from hamiltonian_cnn.sweep import provenance as package_provenance
+
+    arguments = {key: str(v) if isinstance(v, Path) else v for key, v in vars(args).items()}
+    info = package_provenance(arguments, seed=args.seed, numba_threads=numba.get_num_threads(), wall_time_s=wall)
+    try:
+        import torch
+
+        info["versions"]["torch"] = torch.__version__
+    except ImportError:
+        info["versions"]["torch"] = None
+    return info
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -678,7 +672,10 @@ def main(argv=None):
     wall = time.perf_counter() - start
 
     # -- report
-    print(f"\nmachine: numpy float32 matmul (sgemm, 1024^3) {results['sgemm_gflops']:.0f} GFLOP/s; "
+    from hamiltonian_cnn.sweep import cpu_model
+
+    print(f"\nmachine: {cpu_model() or 'CPU unknown'}, {os.cpu_count()} logical cores; "
+          f"numpy float32 matmul (sgemm, 1024^3) {results['sgemm_gflops']:.0f} GFLOP/s; "
           f"{threads} thread(s) for ours (numba.get_num_threads) and "
           f"{results['torch_threads'] if torch is not None else '-'} for torch (torch.get_num_threads); "
           f"median of {repeats} runs, in 3 rounds of turns")

@@ -76,6 +76,19 @@ def git_commit(path=None) -> str | None:
     return None
 
 
+def cpu_model(cpuinfo="/proc/cpuinfo") -> str | None:
+    """The processor's name (Linux: the "model name" of ``cpuinfo``; elsewhere platform.processor()):
+    timings and the last bits of a result depend on it."""
+    try:
+        with open(cpuinfo) as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def output_folder(out, script) -> str:
     """The folder a script writes to, created: ``out`` when given, else
     ``<the script's folder>/results/<the script's name>/<date-time>``."""
@@ -123,6 +136,7 @@ def provenance(args=None, seed=None, **extra) -> dict:
         "versions": versions,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "command": " ".join(sys.argv),
         "arguments": dict(vars(args)) if args is not None and not isinstance(args, dict) else args,
