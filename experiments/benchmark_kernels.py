@@ -669,12 +669,10 @@ def main(argv=None):
         results["cold_first_call"] = cold_layers
         bar.update(1)
     bar.close()
-    wall = time.perf_counter() - start
+    made = provenance(args, time.perf_counter() - start)
 
     # -- report
-    from hamiltonian_cnn.sweep import cpu_model
-
-    print(f"\nmachine: {cpu_model() or 'CPU unknown'}, {os.cpu_count()} logical cores; "
+    print(f"\nmachine: {made['cpu'] or 'CPU unknown'}, {made['cpu_count']} logical cores; "
           f"numpy float32 matmul (sgemm, 1024^3) {results['sgemm_gflops']:.0f} GFLOP/s; "
           f"{threads} thread(s) for ours (numba.get_num_threads) and "
           f"{results['torch_threads'] if torch is not None else '-'} for torch (torch.get_num_threads); "
@@ -748,7 +746,7 @@ def main(argv=None):
     print_gibbs(results["gibbs"])
 
     out = args.out / "results.json"
-    write_json_atomic(out, {**results, "repeats": repeats, "provenance": provenance(args, wall)})
+    write_json_atomic(out, {**results, "repeats": repeats, "provenance": made})
     print(f"\nwrote {out}")
     return results
 
